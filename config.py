@@ -1,0 +1,84 @@
+"""Every dangnhap setting, with its default and why it has that default.
+
+`create_app` reads this module first, then any environment variable of the same name (``IDP_*``), then
+the mapping passed to ``create_app(config)``. An environment value is converted to the type of the default
+below (``int``, ``float``, ``bool`` from ``1/0/true/false/yes/no``, ``tuple`` from a space-separated
+list). ``None`` defaults take the environment string as it is.
+
+The defaults serve the embedded development deployment (SQLite, demo data, Thanh Hóa branding); a
+production deployment sets ``IDP_ENV=production`` and at least the secrets, the issuer and the database.
+"""
+
+# --- Deployment -----------------------------------------------------------------------------------
+# "development" or "production". Production refuses to start without IDP_SECRET_KEY and IDP_DATA_KEY
+# (in development they are generated into instance/ at first start and kept there).
+IDP_ENV = "development"
+# The issuer identifier: the public base URL, exactly as relying parties see it (no trailing slash).
+# Cookies are marked Secure whenever it starts with https://.
+IDP_ISSUER = "http://127.0.0.1:5000"
+# Folder for generated development secrets, the demo credentials and the default SQLite file.
+# Empty means instance/ next to the package. (Read before the app exists: environment or create_app only.)
+IDP_INSTANCE_PATH = ""
+# SQLAlchemy URL. Empty means SQLite in instance/dangnhap.db. PostgreSQL: postgresql+psycopg://...
+IDP_DATABASE_URL = ""
+# Signs cookies and CSRF tokens. Generated into instance/secret_key in development when empty.
+IDP_SECRET_KEY = ""
+# Encrypts secrets at rest (TOTP seeds, private signing keys). Generated into instance/data_key in
+# development when empty. Losing it makes those secrets unreadable: back it up with the database.
+IDP_DATA_KEY = ""
+# Optional Redis URL (redis://127.0.0.1:6379/0). When set, the per-client-IP sign-in failure counters
+# live there (cheap, shared by every worker); per-account counters always stay in the database.
+IDP_REDIS_URL = ""
+# Number of reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
+# The client IP used by the brute-force counters and the audit log comes from there.
+IDP_PROXY_COUNT = 0
+# Largest request body accepted, in bytes. Sign-in forms are tiny; anything bigger is refused (413).
+IDP_MAX_CONTENT_LENGTH = 64 * 1024
+
+# --- Branding: the same code serves any province ------------------------------------------------------
+# Province name as written in Vietnamese; pages say "Tỉnh Thanh Hóa" / "Thanh Hóa Province".
+IDP_PROVINCE_NAME = "Thanh Hóa"
+# Logo shown in the page header: a path under the app's static folder, or an absolute https URL.
+IDP_BRAND_LOGO = "img/logo.svg"
+# Colours of the header, buttons and links (CSS colours, served as custom properties by /branding.css).
+IDP_BRAND_PRIMARY_COLOR = "#a6192e"
+IDP_BRAND_ACCENT_COLOR = "#f2c300"
+# Support contact shown on error and lock pages.
+IDP_SUPPORT_CONTACT = "1900 0000"
+
+# --- Languages ---------------------------------------------------------------------------------------
+# Vietnamese first; English available through the language switch or ui_locales.
+IDP_DEFAULT_LOCALE = "vi"
+IDP_LOCALES = ("vi", "en")
+IDP_TIMEZONE = "Asia/Ho_Chi_Minh"
+
+# --- Passwords (argon2id) ----------------------------------------------------------------------------
+# OWASP's recommended minimum: 19 MiB, 2 passes, 1 lane (~20 ms per hash here). Stored hashes made with
+# other parameters are upgraded at the next successful sign-in.
+IDP_ARGON2_MEMORY_KIB = 19456
+IDP_ARGON2_TIME_COST = 2
+IDP_ARGON2_PARALLELISM = 1
+# Password rules for citizens' local accounts (NIST SP 800-63B: length, not composition rules).
+IDP_PASSWORD_MIN_LENGTH = 8
+IDP_PASSWORD_MAX_LENGTH = 128
+
+# --- SSO session ---------------------------------------------------------------------------------------
+# A session ends after this many seconds without activity...
+IDP_SESSION_IDLE_SECONDS = 30 * 60
+# ...and in any case this many seconds after sign-in.
+IDP_SESSION_ABSOLUTE_SECONDS = 10 * 60 * 60
+# How often (seconds) a session's last-activity time is written back; bounds writes on busy pages.
+IDP_SESSION_TOUCH_SECONDS = 60
+
+# --- Brute-force protection ---------------------------------------------------------------------------
+# Failed sign-ins per identifier within the window before the identifier is locked for a while.
+# Unknown identifiers are counted the same way, so a lock never tells whether an account exists.
+IDP_LOGIN_MAX_FAILURES = 5
+IDP_LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
+IDP_LOGIN_LOCK_SECONDS = 15 * 60
+# Failed sign-ins per client IP within the window before that IP is paused. Set high: many citizens
+# sign in from behind one public-service centre's address.
+IDP_LOGIN_IP_MAX_FAILURES = 50
+# After the n-th failure the next attempt waits DELAY_BASE * 2^(n-1) seconds, at most DELAY_MAX.
+IDP_LOGIN_DELAY_BASE_SECONDS = 1.0
+IDP_LOGIN_DELAY_MAX_SECONDS = 30.0

@@ -1,0 +1,82 @@
+"""The SSO session: a server-side row, found from the random secret in the browser's cookie.
+
+The secret is 256 random bits; the row keeps only its SHA-256, so a copy of the database cannot be
+replayed as cookies. A new secret is issued at every sign-in (no session fixation) and the row is
+deleted at sign-out, so a stolen cookie dies with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+
+from idp.storage import sessions
+from idp.storage.sessions import SsoSession
+from idp.storage.subjects import Subject, SubjectStatus
+
+
+@dataclass(frozen=True)
+class Lifetimes:
+    idle: timedelta
+    absolute: timedelta
+    touch: timedelta
+
+
+def lifetimes() -> Lifetimes:
+    cfg = current_app.config
+    return Lifetimes(timedelta(seconds=cfg["IDP_SESSION_IDLE_SECONDS"]),
+                     timedelta(seconds=cfg["IDP_SESSION_ABSOLUTE_SECONDS"]),
+                     timedelta(seconds=cfg["IDP_SESSION_TOUCH_SECONDS"]))
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start(subject: Subject, *, amr: list[str], now: datetime, ip: str | None,
+          user_agent: str | None) -> tuple[SsoSession, str]:
+    """Create a session for ``subject``; returns the row and the cookie secret (shown only here)."""
+    token = secrets.token_urlsafe(32)
+    row = SsoSession(token_hash=hash_token(token), subject_id=subject.id, created_at=now, last_seen_at=now,
+                     expires_at=now + lifetimes().absolute, auth_time=now, amr=" ".join(amr),
+                     ip_address=ip, user_agent=(user_agent or "")[:255] or None)
+    sessions.add(row)
+    return row, token
+
+
+def is_live(row: SsoSession, now: datetime) -> bool:
+    """Within both lifetimes, and the person may still sign in."""
+    return (row.expires_at > now and row.last_seen_at + lifetimes().idle > now
+            and row.subject.status == SubjectStatus.ACTIVE)
+
+
+def resume(token: str, now: datetime) -> SsoSession | None:
+    """The live session the cookie secret points to, its activity time refreshed; else None.
+
+    Activity is written at most once per ``IDP_SESSION_TOUCH_SECONDS`` so that pages and the
+    authorization endpoint do not each cost a database write.
+    """
+    if not token or len(token) > 128:
+        return None
+    row = sessions.find_by_token_hash(hash_token(token))
+    if row is None:
+        return None
+    if not is_live(row, now):
+        sessions.delete_session(row)
+        return None
+    if now - row.last_seen_at >= lifetimes().touch:
+        row.last_seen_at = now
+    return row
+
+
+def end(row: SsoSession) -> None:
+    sessions.delete_session(row)
+
+
+def end_all(subject: Subject) -> int:
+    """End every session of ``subject`` (account locked, password changed by an operator)."""
+    return sessions.delete_for_subject(subject.id)

@@ -1,0 +1,98 @@
+"""Operator commands: ``flask --app wsgi idp ...``. Thin: parse, call one domain function, print."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from idp import demo
+from idp.identity import accounts
+
+idp_group = AppGroup("idp", help="dangnhap administration.")
+user_group = AppGroup("user", help="Citizens' local accounts.")
+demo_group = AppGroup("demo", help="Demo data for development.")
+idp_group.add_command(user_group)
+idp_group.add_command(demo_group)
+
+
+def _read_password() -> str:
+    """The password from standard input: first line, without its line ending, never echoed."""
+    line = sys.stdin.readline()
+    password = line.rstrip("\r\n")
+    if not password:
+        raise click.UsageError("no password on standard input")
+    return password
+
+
+def _birthdate(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter("expected YYYY-MM-DD", param_hint="--birthdate") from exc
+
+
+def _run(action, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """Call a domain action and turn its refusal into a clean CLI error (exit status 1)."""
+    try:
+        return action(*args, **kwargs)
+    except accounts.AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@user_group.command("create")
+@click.option("--id-number", required=True, help="12-digit personal identification number.")
+@click.option("--name", "full_name", required=True, help="Full name, family name first.")
+@click.option("--email", default=None, help="E-mail address (counts as verified).")
+@click.option("--phone", default=None)
+@click.option("--address", default=None)
+@click.option("--birthdate", default=None, help="YYYY-MM-DD")
+@click.option("--password-stdin", is_flag=True, required=True, help="Read the password from standard input.")
+def user_create(id_number: str, full_name: str, email: str | None, phone: str | None, address: str | None,
+                birthdate: str | None, password_stdin: bool) -> None:
+    """Create a citizen account."""
+    subject = _run(accounts.create_citizen, id_number_text=id_number, full_name=full_name,
+                   password=_read_password(), email=email, phone=phone, address=address,
+                   birthdate=_birthdate(birthdate))
+    click.echo(f"created citizen sub={subject.sub}")
+
+
+@user_group.command("set-password")
+@click.argument("identifier")
+@click.option("--password-stdin", is_flag=True, required=True, help="Read the password from standard input.")
+def user_set_password(identifier: str, password_stdin: bool) -> None:
+    """Set a citizen's password (ends their sessions)."""
+    subject = _run(accounts.set_password, identifier, _read_password())
+    click.echo(f"password set for sub={subject.sub}")
+
+
+@user_group.command("lock")
+@click.argument("identifier")
+def user_lock(identifier: str) -> None:
+    """Lock an account and end its sessions."""
+    subject = _run(accounts.lock, identifier)
+    click.echo(f"locked sub={subject.sub}")
+
+
+@user_group.command("unlock")
+@click.argument("identifier")
+def user_unlock(identifier: str) -> None:
+    """Unlock an account and clear its failed sign-in counter."""
+    subject = _run(accounts.unlock, identifier)
+    click.echo(f"unlocked sub={subject.sub}")
+
+
+@demo_group.command("seed")
+def demo_seed() -> None:
+    """Create the demo data once; print the demo credentials every time."""
+    for line in demo.seed():
+        click.echo(line)
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(idp_group)

@@ -1,0 +1,13 @@
+"""The pages people see: sign-in, sign-out, their account, the language switch."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+bp = Blueprint("portal", __name__)
+
+
+def init_app(app: Flask) -> None:
+    from . import account, language, signin  # noqa: F401  (the modules add their routes to bp)
+
+    app.register_blueprint(bp)

@@ -1,0 +1,23 @@
+"""The language switch: remembers the choice in a cookie and returns to the page it came from."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, redirect, request, url_for
+from werkzeug.wrappers import Response
+
+from idp.i18n import LANG_COOKIE
+
+from . import bp
+from .forms import safe_next
+
+ONE_YEAR = 365 * 24 * 3600
+
+
+@bp.get("/lang/<code>")
+def switch_language(code: str) -> Response:
+    if code not in current_app.config["IDP_LOCALES"]:
+        abort(404)
+    response = redirect(safe_next(request.args.get("next")) or url_for("portal.home"))
+    response.set_cookie(LANG_COOKIE, code, max_age=ONE_YEAR, samesite="Lax", httponly=True,
+                        secure=current_app.config["IDP_COOKIE_SECURE"])
+    return response

@@ -1,0 +1,88 @@
+"""Sign-in and sign-out pages: parse the form, call the sign-in flow, render what it decided."""
+
+from __future__ import annotations
+
+import math
+
+from flask import make_response, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from werkzeug.wrappers import Response
+
+from idp.authn import login
+from idp.web import client, sso_cookie
+
+from . import bp
+from .forms import IDENTIFIER_MAX, FormError, password_field, safe_next, text_field
+
+
+def _throttle_message(result: login.Result) -> str:
+    verdict = result.throttle
+    if verdict.reason == "locked":
+        minutes = max(1, math.ceil(verdict.seconds / 60))
+        return ngettext("Account temporarily locked, please try again in %(num)d minute.",
+                        "Account temporarily locked, please try again in %(num)d minutes.", minutes)
+    return ngettext("Too many attempts. Please wait %(num)d second and try again.",
+                    "Too many attempts. Please wait %(num)d seconds and try again.", verdict.seconds)
+
+
+def _messages(result: login.Result) -> tuple[str, int]:
+    if result.outcome == login.Outcome.THROTTLED:
+        return _throttle_message(result), 429
+    if result.outcome == login.Outcome.ACCOUNT_LOCKED:
+        return _("This account has been locked. Please contact support."), 403
+    if result.outcome == login.Outcome.ACCOUNT_DISABLED:
+        return _("This account has been disabled. Please contact support."), 403
+    return _("Wrong personal identification number/e-mail or password."), 200
+
+
+def _form(identifier: str = "", error: str | None = None, status: int = 200) -> tuple[str, int]:
+    return render_template("portal/login.html", identifier=identifier, error=error,
+                           next=safe_next(request.values.get("next"))), status
+
+
+@bp.get("/login")
+def login_page() -> Response | tuple[str, int]:
+    if sso_cookie.current() is not None:
+        return redirect(safe_next(request.args.get("next")) or url_for("portal.account"))
+    return _form(identifier=request.args.get("login_hint", "")[:IDENTIFIER_MAX])
+
+
+@bp.post("/login")
+def login_submit() -> Response | tuple[str, int]:
+    try:
+        identifier = text_field("identifier", max_length=IDENTIFIER_MAX)
+        password = password_field("password")
+    except FormError as error:
+        message = (_("Please enter your personal identification number or e-mail and your password.")
+                   if error.reason == "required" else _("The information entered is not valid."))
+        return _form(error=message, status=400)
+    result = login.sign_in(login.Attempt(identifier=identifier, password=password, ip=client.ip(),
+                                         user_agent=client.user_agent(),
+                                         previous_token=sso_cookie.raw_token()))
+    if result.outcome != login.Outcome.SIGNED_IN or result.token is None:
+        message, status = _messages(result)
+        return _form(identifier=identifier, error=message, status=status)
+    # A new form secret too: nothing tied to the anonymous visit survives the sign-in.
+    session.pop("csrf_token", None)
+    response = redirect(safe_next(request.form.get("next")) or url_for("portal.account"))
+    sso_cookie.set_cookie(response, result.token)
+    return response
+
+
+@bp.get("/logout")
+def logout_page() -> str:
+    if sso_cookie.current() is None:
+        return render_template("portal/signed_out.html")
+    return render_template("portal/logout.html")
+
+
+@bp.post("/logout")
+def logout_submit() -> Response:
+    token = sso_cookie.raw_token()
+    if token:
+        login.sign_out(token, ip=client.ip())
+    session.pop("csrf_token", None)
+    response = make_response(render_template("portal/signed_out.html"))
+    sso_cookie.clear_cookie(response)
+    return response

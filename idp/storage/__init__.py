@@ -1,0 +1,42 @@
+"""Storage: the models and their queries; the only package that touches ``db.session``.
+
+Domain code changes data inside ``with transaction():`` so that each change is one commit, and a
+failure half-way leaves nothing written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from flask import Flask
+from flask_migrate import Migrate
+
+from . import audit_events, orgunits, sessions, subjects, throttle
+from .base import Base, db, utcnow
+
+__all__ = ["Base", "audit_events", "db", "init_app", "orgunits", "sessions", "subjects", "throttle",
+           "transaction", "utcnow"]
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def init_app(app: Flask) -> None:
+    db.init_app(app)
+    Migrate(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
+
+
+@contextmanager
+def transaction() -> Iterator[None]:
+    """Commit what the block did, or roll all of it back if it raised."""
+    try:
+        yield
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+
+
+def rollback() -> None:
+    db.session.rollback()

@@ -1,0 +1,60 @@
+"""Server-side SSO sessions. The cookie holds a random secret; only its SHA-256 is stored here.
+
+``sid`` is a second, public random id (given to relying parties in ID and logout tokens), so the
+cookie secret never leaves the browser and the database never holds it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, delete, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, UtcDateTime, db
+from .subjects import Subject
+
+
+def _new_sid() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class SsoSession(Base):
+    __tablename__ = "sso_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    sid: Mapped[str] = mapped_column(String(64), unique=True, default=_new_sid)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subject.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    auth_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Space-separated RFC 8176 methods achieved in this session ("pwd", later "otp mfa").
+    amr: Mapped[str] = mapped_column(String(64))
+    ip_address: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+
+    subject: Mapped[Subject] = relationship()
+
+
+def find_by_token_hash(token_hash: str) -> SsoSession | None:
+    return db.session.execute(
+        select(SsoSession).where(SsoSession.token_hash == token_hash)
+    ).scalar_one_or_none()
+
+
+def add(row: SsoSession) -> None:
+    db.session.add(row)
+    db.session.flush()
+
+
+def delete_session(row: SsoSession) -> None:
+    db.session.delete(row)
+    db.session.flush()
+
+
+def delete_for_subject(subject_id: int) -> int:
+    result = db.session.execute(delete(SsoSession).where(SsoSession.subject_id == subject_id))
+    return result.rowcount or 0

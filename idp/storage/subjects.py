@@ -1,0 +1,121 @@
+"""People: the Subject (ours, with the stable ``sub``), the identities linked to it, local passwords.
+
+External identifiers (ID number, directory entryUUID) are attributes in ``identity``, never keys of
+the subject; ``sub`` is a random value of ours that never changes.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import Date, Enum, ForeignKey, String, Text, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, UtcDateTime, db, utcnow
+from .orgunits import OrgUnit
+
+
+class SubjectKind(enum.StrEnum):
+    CITIZEN = "citizen"
+    OFFICIAL = "official"
+
+
+class SubjectStatus(enum.StrEnum):
+    ACTIVE = "active"
+    LOCKED = "locked"
+    DISABLED = "disabled"
+
+
+def _new_sub() -> str:
+    return str(uuid.uuid4())
+
+
+class Subject(Base):
+    __tablename__ = "subject"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sub: Mapped[str] = mapped_column(String(64), unique=True, default=_new_sub)
+    kind: Mapped[SubjectKind] = mapped_column(
+        Enum(SubjectKind, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+    )
+    status: Mapped[SubjectStatus] = mapped_column(
+        Enum(SubjectStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        default=SubjectStatus.ACTIVE,
+    )
+    full_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    email_verified: Mapped[bool] = mapped_column(default=False)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    phone_verified: Mapped[bool] = mapped_column(default=False)
+    address: Mapped[str | None] = mapped_column(Text)
+    birthdate: Mapped[date | None] = mapped_column(Date)
+    org_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+    org_unit: Mapped[OrgUnit | None] = relationship()
+
+
+class Identity(Base):
+    """Where a subject comes from: (source, external id) is unique, e.g. ("local", ID number)."""
+
+    __tablename__ = "identity"
+    __table_args__ = (UniqueConstraint("source", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subject.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    subject: Mapped[Subject] = relationship()
+
+
+class LocalPassword(Base):
+    """A citizen's password: only the argon2id hash (the PHC string carries its parameters)."""
+
+    __tablename__ = "local_password"
+
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subject.id", ondelete="CASCADE"), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+def find_identity(source: str, external_id: str) -> Identity | None:
+    return db.session.execute(
+        select(Identity).where(Identity.source == source, Identity.external_id == external_id)
+    ).scalar_one_or_none()
+
+
+def find_by_verified_email(email: str, kind: SubjectKind) -> Subject | None:
+    """The subject of ``kind`` whose verified e-mail is ``email`` (already normalised)."""
+    return db.session.execute(
+        select(Subject)
+        .where(Subject.email == email, Subject.email_verified.is_(True), Subject.kind == kind)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def get_subject(subject_id: int) -> Subject | None:
+    return db.session.get(Subject, subject_id)
+
+
+def get_password(subject_id: int) -> LocalPassword | None:
+    return db.session.get(LocalPassword, subject_id)
+
+
+def add(*rows: Base) -> None:
+    db.session.add_all(rows)
+    db.session.flush()
+
+
+def set_password(subject: Subject, password_hash: str) -> None:
+    row = get_password(subject.id)
+    if row is None:
+        db.session.add(LocalPassword(subject_id=subject.id, password_hash=password_hash))
+    else:
+        row.password_hash = password_hash
+        row.changed_at = utcnow()
+    db.session.flush()

@@ -1,0 +1,58 @@
+"""Counters of failed sign-ins, one row per (scope, key), shared by every worker process.
+
+Keys are keyed hashes of the identifier or IP (never the ID number itself). Rows are read with
+``FOR UPDATE`` where the database supports it, so two workers counting the same failure serialise.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import String, UniqueConstraint, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, UtcDateTime, db
+
+
+class LoginThrottle(Base):
+    __tablename__ = "login_throttle"
+    __table_args__ = (UniqueConstraint("scope", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(64))
+    failures: Mapped[int] = mapped_column(default=0)
+    window_started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    retry_after: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+
+
+def get(scope: str, key: str) -> LoginThrottle | None:
+    return db.session.execute(
+        select(LoginThrottle).where(LoginThrottle.scope == scope, LoginThrottle.key == key)
+    ).scalar_one_or_none()
+
+
+def get_for_update(scope: str, key: str, now: datetime) -> LoginThrottle:
+    """The row for (scope, key), locked for this transaction; created when missing."""
+    query = (
+        select(LoginThrottle)
+        .where(LoginThrottle.scope == scope, LoginThrottle.key == key)
+        .with_for_update()
+    )
+    row = db.session.execute(query).scalar_one_or_none()
+    if row is not None:
+        return row
+    try:
+        with db.session.begin_nested():
+            row = LoginThrottle(scope=scope, key=key, failures=0, window_started_at=now)
+            db.session.add(row)
+    except IntegrityError:
+        # Another worker created it between our SELECT and INSERT: lock theirs.
+        row = db.session.execute(query).scalar_one()
+    return row
+
+
+def clear(scope: str, key: str) -> None:
+    db.session.execute(delete(LoginThrottle).where(LoginThrottle.scope == scope, LoginThrottle.key == key))

@@ -1,0 +1,57 @@
+"""Error pages in the site's style: a clear message, a way back, never a stack trace.
+
+Unexpected exceptions are logged with their traceback (server side only) and answered with the
+generic 500 page; whatever the request had started is rolled back.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, render_template
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from idp import storage
+
+logger = logging.getLogger(__name__)
+
+MESSAGES = {
+    400: (_l("Invalid request"), _l("The request could not be understood. Please go back and try again.")),
+    403: (_l("Access denied"), _l("You do not have permission to open this page.")),
+    404: (_l("Page not found"), _l("The page you are looking for does not exist or has moved.")),
+    405: (_l("Method not allowed"), _l("This page cannot be used this way.")),
+    413: (_l("Request too large"), _l("The data sent is too large.")),
+    429: (_l("Too many requests"), _l("Please wait a moment and try again.")),
+    500: (_l("System error"), _l("Something went wrong on our side. Please try again later.")),
+    503: (_l("Service unavailable"), _l("The service is temporarily unavailable. Please try again shortly.")),
+}
+CSRF_MESSAGE = (_l("Form expired"), _l("This form has expired or was not sent from our page. Please try again."))
+
+
+def render_error(status: int, title: str | None = None, message: str | None = None) -> tuple[str, int]:
+    default_title, default_message = MESSAGES.get(status, MESSAGES[500] if status >= 500 else MESSAGES[400])
+    return render_template("errors/error.html", status=status, title=title or default_title,
+                           message=message or default_message), status
+
+
+def _http_error(error: HTTPException) -> tuple[str, int] | HTTPException:
+    if error.code is None or error.code < 400:
+        return error
+    if isinstance(error, CSRFError):
+        return render_error(400, *CSRF_MESSAGE)
+    return render_error(error.code)
+
+
+def _unexpected(error: Exception) -> tuple[str, int]:
+    storage.rollback()
+    if isinstance(error, InternalServerError) and error.original_exception is not None:
+        error = error.original_exception
+    logger.error("unhandled error", exc_info=error)
+    return render_error(500)
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)

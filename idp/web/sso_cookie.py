@@ -1,0 +1,47 @@
+"""The SSO session cookie: reading the current session once per request, setting and clearing it.
+
+The cookie is HttpOnly, SameSite=Lax (it must travel on the top-level redirects of the authorization
+flow), Secure with the ``__Host-`` prefix whenever the issuer is https, and a browser-session cookie:
+the server-side row decides how long the session really lives.
+"""
+
+from __future__ import annotations
+
+from flask import Response, current_app, request
+
+from idp.authn import sso
+from idp.storage import transaction, utcnow
+from idp.storage.sessions import SsoSession
+
+
+_CACHE_KEY = "dangnhap.sso_session"
+
+
+def cookie_name() -> str:
+    return "__Host-dn_sso" if current_app.config["IDP_COOKIE_SECURE"] else "dn_sso"
+
+
+def raw_token() -> str | None:
+    return request.cookies.get(cookie_name())
+
+
+def current() -> SsoSession | None:
+    """The live SSO session of this browser, looked up at most once per request."""
+    if _CACHE_KEY not in request.environ:
+        token = raw_token()
+        found = None
+        if token:
+            with transaction():
+                found = sso.resume(token, utcnow())
+        request.environ[_CACHE_KEY] = found
+    return request.environ[_CACHE_KEY]
+
+
+def set_cookie(response: Response, token: str) -> None:
+    response.set_cookie(cookie_name(), token, httponly=True, samesite="Lax", path="/",
+                        secure=current_app.config["IDP_COOKIE_SECURE"])
+
+
+def clear_cookie(response: Response) -> None:
+    response.delete_cookie(cookie_name(), path="/", httponly=True, samesite="Lax",
+                           secure=current_app.config["IDP_COOKIE_SECURE"])

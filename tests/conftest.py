@@ -1,0 +1,170 @@
+"""Fixtures shared by every test: a migrated database per run, a fresh app per test, factories.
+
+The same suite runs twice (``make test``): on SQLite, then on PostgreSQL, chosen by IDP_TEST_DB.
+A PostgreSQL run creates its own throwaway database on the server at IDP_TEST_POSTGRES_URL
+(default: the local server at 127.0.0.1:5432) and drops it at the end.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import secrets
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from flask import Flask, has_app_context
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+
+from idp import create_app
+from idp.identity import accounts
+from idp.storage import db
+from idp.storage.subjects import Subject
+
+# Settings a developer's shell may carry must not leak into the tests.
+for _name in [n for n in os.environ if n.startswith("IDP_") and not n.startswith("IDP_TEST_")]:
+    del os.environ[_name]
+
+TEST_DB = os.environ.get("IDP_TEST_DB", "sqlite")
+POSTGRES_SERVER = os.environ.get("IDP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+DEFAULT_PASSWORD = "Mật-khẩu-đủ-dài-2024"
+
+# Cheap argon2 parameters keep the suite fast; the production defaults are tested in test_passwords.
+FAST_ARGON2 = {"IDP_ARGON2_MEMORY_KIB": 256, "IDP_ARGON2_TIME_COST": 1, "IDP_ARGON2_PARALLELISM": 1}
+
+
+def _postgres_admin_dsn() -> str:
+    return sa.make_url(POSTGRES_SERVER).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if TEST_DB == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'dangnhap.db'}"
+        return
+    if TEST_DB != "postgresql":
+        raise pytest.UsageError(f"IDP_TEST_DB must be sqlite or postgresql, not {TEST_DB!r}")
+    name = f"dangnhap_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_postgres_admin_dsn(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield sa.make_url(POSTGRES_SERVER).set(database=name).render_as_string(hide_password=False)
+    finally:
+        db.session.remove()
+        with psycopg.connect(_postgres_admin_dsn(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def instance_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("instance")
+
+
+def base_config(database_url: str, instance_dir: Path) -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "IDP_INSTANCE_PATH": str(instance_dir),
+        "IDP_DATABASE_URL": database_url,
+        "IDP_SECRET_KEY": secrets.token_urlsafe(32),
+        "IDP_DATA_KEY": secrets.token_urlsafe(32),
+        "IDP_LOGIN_DELAY_BASE_SECONDS": 0.0,
+        **FAST_ARGON2,
+    }
+
+
+@pytest.fixture(scope="session")
+def migrated_database(database_url: str, instance_dir: Path) -> str:
+    """The test database, upgraded from empty by the project's Alembic migrations."""
+    app = create_app(base_config(database_url, instance_dir))
+    with app.app_context():
+        upgrade()
+        db.session.remove()
+        db.engine.dispose()
+    return database_url
+
+
+def _empty_all_tables() -> None:
+    with db.engine.begin() as conn:
+        for table in reversed(db.metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+@pytest.fixture
+def app_config(migrated_database: str, instance_dir: Path) -> dict[str, Any]:
+    """Tests may change this mapping before the first use of ``app``."""
+    return base_config(migrated_database, instance_dir)
+
+
+class IsolatedClient(FlaskClient):
+    """Runs each request in an empty context, as a real server does.
+
+    The ``app`` fixture keeps an app context open for the test's own database work; without this,
+    Flask would reuse it for requests, sharing ``g`` and the database session between them.
+    """
+
+    def open(self, *args: Any, **kwargs: Any):  # type: ignore[no-untyped-def, override]
+        response = contextvars.Context().run(super().open, *args, **kwargs)
+        if has_app_context():
+            db.session.expire_all()  # see what the request committed
+        return response
+
+
+def make_app(config: dict[str, Any]) -> Flask:
+    application = create_app(config)
+    application.test_client_class = IsolatedClient
+    return application
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any]) -> Iterator[Flask]:
+    application = make_app(app_config)
+    with application.app_context():
+        yield application
+        db.session.remove()
+        _empty_all_tables()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):  # type: ignore[no-untyped-def]
+    return app.test_cli_runner()
+
+
+_counter = iter(range(100000, 999999))
+
+
+def new_id_number(province: str = "038", digit: str = "0", year: str = "90") -> str:
+    """A valid, unique 12-digit personal identification number."""
+    return f"{province}{digit}{year}{next(_counter):06d}"
+
+
+@dataclass(frozen=True)
+class Citizen:
+    subject: Subject
+    id_number: str
+    password: str
+
+
+@pytest.fixture
+def make_citizen(app: Flask) -> Callable[..., Citizen]:
+    """Create a citizen through the same domain function the CLI uses."""
+
+    def make(*, password: str = DEFAULT_PASSWORD, id_number: str | None = None, **fields: Any) -> Citizen:
+        fields.setdefault("full_name", "Lê Thị Hoa")
+        number = id_number or new_id_number()
+        subject = accounts.create_citizen(id_number_text=number, password=password, **fields)
+        return Citizen(subject, number, password)
+
+    return make
