@@ -57,7 +57,6 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         yield sa.make_url(POSTGRES_SERVER).set(database=name).render_as_string(hide_password=False)
     finally:
-        db.session.remove()
         with psycopg.connect(_postgres_admin_dsn(), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -116,10 +115,24 @@ class IsolatedClient(FlaskClient):
         return response
 
 
+_apps_made: list[Flask] = []
+
+
 def make_app(config: dict[str, Any]) -> Flask:
+    """A test app; its database connections are closed when the test ends."""
     application = create_app(config)
     application.test_client_class = IsolatedClient
+    _apps_made.append(application)
     return application
+
+
+@pytest.fixture(autouse=True)
+def _close_apps() -> Iterator[None]:
+    yield
+    while _apps_made:
+        with _apps_made.pop().app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 @pytest.fixture
@@ -129,7 +142,6 @@ def app(app_config: dict[str, Any]) -> Iterator[Flask]:
         yield application
         db.session.remove()
         _empty_all_tables()
-        db.engine.dispose()
 
 
 @pytest.fixture

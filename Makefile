@@ -1,0 +1,83 @@
+# dangnhap: the two commands of the README, and their helpers.
+#   make run    start the IdP on http://127.0.0.1:$(PORT) with SQLite and demo data
+#   make test   lint, then the whole suite on SQLite and on PostgreSQL
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+FLASK := $(BIN)/flask --app wsgi
+CATALOG := idp/translations/vi/LC_MESSAGES/messages
+POSTGRES_URL ?= $(or $(IDP_TEST_POSTGRES_URL),postgresql+psycopg://postgres@127.0.0.1:5432/postgres)
+
+.PHONY: help run test lint translations extract-messages venv clean
+
+help:
+	@echo "make run    start dangnhap on http://127.0.0.1:$(PORT) (SQLite, demo data)"
+	@echo "make test   ruff, then pytest on SQLite and on PostgreSQL"
+	@echo "make translations        compile the message catalogue"
+	@echo "make extract-messages    update the catalogue from the code and templates"
+
+# A virtual environment needs python3-venv on Debian/Ubuntu; install it when we can (as root).
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "dangnhap needs Python 3.11 or newer" >&2; exit 1; }
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+		rm -rf $(VENV); \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv; \
+		else echo "install python3-venv (sudo apt-get install python3-venv)" >&2; exit 1; fi; \
+		$(PYTHON) -m venv $(VENV); }
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev: requirements-dev.txt requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt
+	@touch $@ $(VENV)/.runtime
+
+venv: $(VENV)/.runtime
+
+$(CATALOG).mo: $(CATALOG).po $(VENV)/.runtime
+	$(BIN)/pybabel -q compile -d idp/translations
+
+translations: $(CATALOG).mo
+
+extract-messages: $(VENV)/.dev
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext -o /tmp/dangnhap-messages.pot .
+	$(BIN)/pybabel -q update -i /tmp/dangnhap-messages.pot -d idp/translations --width 100
+
+# The issuer follows PORT unless IDP_ISSUER says otherwise.
+run: export IDP_ISSUER := $(or $(IDP_ISSUER),http://127.0.0.1:$(PORT))
+run: $(VENV)/.runtime translations
+	$(FLASK) db upgrade
+	$(FLASK) idp demo seed
+	@echo "dangnhap: $(IDP_ISSUER)/  (Ctrl-C stops it)"
+	$(FLASK) run --host 127.0.0.1 --port $(PORT)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+
+# PostgreSQL: the server at $(POSTGRES_URL). Outside CI a missing server skips that half with a
+# loud message; under CI=true it fails the run.
+test: $(VENV)/.dev translations lint
+	IDP_TEST_DB=sqlite $(BIN)/pytest
+	@if $(BIN)/python -c 'import sys, psycopg, sqlalchemy as sa; \
+		url = sa.make_url(sys.argv[1]).set(drivername="postgresql"); \
+		psycopg.connect(url.render_as_string(hide_password=False), connect_timeout=3).close()' \
+		'$(POSTGRES_URL)' 2>/dev/null; then \
+		IDP_TEST_DB=postgresql IDP_TEST_POSTGRES_URL='$(POSTGRES_URL)' $(BIN)/pytest; \
+	elif [ "$$CI" = true ]; then \
+		echo "PostgreSQL is required in CI and is not reachable at $(POSTGRES_URL)" >&2; exit 1; \
+	else \
+		echo "*** PostgreSQL not reachable at $(POSTGRES_URL): the PostgreSQL half was NOT run ***" >&2; \
+	fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +
+	rm -f $(CATALOG).mo
