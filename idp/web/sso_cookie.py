@@ -13,7 +13,6 @@ from idp.authn import sso
 from idp.storage import transaction, utcnow
 from idp.storage.sessions import SsoSession
 
-
 _CACHE_KEY = "dangnhap.sso_session"
 
 
