@@ -79,6 +79,7 @@ IDP_LOGIN_LOCK_SECONDS = 15 * 60
 # Failed sign-ins per client IP within the window before that IP is paused. Set high: many citizens
 # sign in from behind one public-service centre's address.
 IDP_LOGIN_IP_MAX_FAILURES = 50
-# After the n-th failure the next attempt waits DELAY_BASE * 2^(n-1) seconds, at most DELAY_MAX.
+# After the n-th failure (n >= 2) the next attempt waits DELAY_BASE * 2^(n-2) seconds, at most
+# DELAY_MAX; a single typo costs no wait.
 IDP_LOGIN_DELAY_BASE_SECONDS = 1.0
 IDP_LOGIN_DELAY_MAX_SECONDS = 30.0

@@ -77,7 +77,8 @@ def _after_failure(counter: Counter | None, now: datetime, limits: Limits) -> Co
     failures = counter.failures + 1
     if failures >= limits.max_failures:
         return replace(counter, failures=failures, retry_after=None, locked_until=now + limits.lock)
-    delay = min(limits.delay_base * 2 ** (failures - 1), limits.delay_max)
+    # A single typo costs nothing; from the second failure on, each one doubles the wait.
+    delay = min(limits.delay_base * 2 ** (failures - 2), limits.delay_max) if failures >= 2 else 0
     retry_after = now + timedelta(seconds=delay) if delay > 0 else None
     return replace(counter, failures=failures, retry_after=retry_after)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from flask import Flask
 from flask_migrate import Migrate
+from sqlalchemy import text
 
 from . import audit_events, orgunits, sessions, subjects, throttle
 from .base import Base, db, utcnow
@@ -39,4 +40,10 @@ def transaction() -> Iterator[None]:
 
 
 def rollback() -> None:
+    db.session.rollback()
+
+
+def ping() -> None:
+    """Raise if the database cannot answer a trivial query."""
+    db.session.execute(text("SELECT 1"))
     db.session.rollback()

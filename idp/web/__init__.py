@@ -6,7 +6,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import errors, security_headers
+from . import errors, health, security_headers
 
 csrf = CSRFProtect()
 
@@ -18,3 +18,4 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     security_headers.init_app(app)
     errors.init_app(app)
+    app.register_blueprint(health.bp)

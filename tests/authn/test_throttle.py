@@ -65,6 +65,7 @@ def test_success_resets_the_counter(client: FlaskClient, make_citizen) -> None:
 def test_growing_delay_between_attempts(app: Flask, client: FlaskClient, make_citizen) -> None:
     app.config["IDP_LOGIN_DELAY_BASE_SECONDS"] = 10.0
     citizen = make_citizen()
+    _fail(client, citizen.id_number, 1)  # one typo: no wait
     _fail(client, citizen.id_number, 1)
     response = sign_in(client, citizen.id_number, citizen.password)
     assert response.status_code == 429
@@ -72,13 +73,13 @@ def test_growing_delay_between_attempts(app: Flask, client: FlaskClient, make_ci
 
 
 def test_delays_double_and_are_capped(app: Flask) -> None:
-    limits = throttle.Limits(5, timedelta(minutes=15), timedelta(minutes=15), 1.0, 4.0)
+    limits = throttle.Limits(6, timedelta(minutes=15), timedelta(minutes=15), 1.0, 2.0)
     now = utcnow()
     counter, waits = None, []
-    for _ in range(4):
+    for _ in range(5):
         counter = throttle._after_failure(counter, now, limits)
-        waits.append((counter.retry_after - now).total_seconds())
-    assert waits == [1.0, 2.0, 4.0, 4.0]
+        waits.append((counter.retry_after - now).total_seconds() if counter.retry_after else 0.0)
+    assert waits == [0.0, 1.0, 2.0, 2.0, 2.0]
     locked = throttle._after_failure(counter, now, limits)
     assert locked.locked_until == now + limits.lock
     # After the lock has passed, counting starts again.

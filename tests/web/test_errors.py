@@ -62,3 +62,25 @@ def test_forbidden_page(failing_app: Flask) -> None:
 def test_error_pages_in_english(client: FlaskClient) -> None:
     client.get("/lang/en")
     assert "Page not found" in client.get("/nowhere").get_data(as_text=True)
+
+
+def test_too_many_requests_page(failing_app: Flask) -> None:
+    @failing_app.get("/busy")
+    def busy() -> str:
+        from flask import abort
+
+        abort(429)
+
+    response = failing_app.test_client().get("/busy")
+    assert response.status_code == 429 and "Quá nhiều yêu cầu" in response.get_data(as_text=True)
+
+
+def test_health_check(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json == {"status": "ok"}
+
+
+def test_health_check_reports_an_unreachable_database(app_config) -> None:
+    app_config["IDP_DATABASE_URL"] = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"
+    response = make_app(app_config).test_client().get("/healthz")
+    assert response.status_code == 503 and response.json == {"status": "unavailable"}
