@@ -14,11 +14,11 @@ from flask import Flask
 from flask_migrate import Migrate
 from sqlalchemy import text
 
-from . import audit_events, orgunits, sessions, subjects, throttle
+from . import audit_events, clients, grants, interactions, keys, orgunits, sessions, subjects, throttle
 from .base import Base, db, utcnow
 
-__all__ = ["Base", "audit_events", "db", "init_app", "orgunits", "sessions", "subjects", "throttle",
-           "transaction", "utcnow"]
+__all__ = ["Base", "audit_events", "clients", "db", "grants", "init_app", "interactions", "keys", "orgunits",
+           "ping", "rollback", "sessions", "subjects", "throttle", "transaction", "utcnow"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 

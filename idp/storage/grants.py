@@ -1,0 +1,123 @@
+"""What a person granted to a client, and the credentials derived from it.
+
+A ``Grant`` is one authorization (one code redemption) and the family of tokens it produced: access
+tokens carry its id (``gid``) and refresh tokens reference it, so revoking the grant revokes them all
+— on code reuse (RFC 6749 §4.1.2), refresh-token reuse, logout or an admin's action. Codes and
+refresh tokens are stored only as SHA-256 hashes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, select, update
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, UtcDateTime, db
+from .subjects import Subject
+
+
+class Grant(Base):
+    __tablename__ = "oauth_grant"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gid: Mapped[str] = mapped_column(String(64), unique=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subject.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[str] = mapped_column(String(128), index=True)
+    scope: Mapped[str] = mapped_column(Text)
+    # The SSO session's public id, when the grant was made inside one.
+    sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    auth_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    amr: Mapped[str] = mapped_column(String(64))
+    acr: Mapped[str | None] = mapped_column(String(64))
+    # The OIDC ``claims`` request parameter, kept so userinfo honours it for the grant's life.
+    claims_request: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    subject: Mapped[Subject] = relationship()
+
+
+class AuthorizationCode(Base):
+    __tablename__ = "authorization_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    client_id: Mapped[str] = mapped_column(String(128))
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subject.id", ondelete="CASCADE"), index=True)
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(Text)
+    nonce: Mapped[str | None] = mapped_column(String(512))
+    code_challenge: Mapped[str | None] = mapped_column(String(128))
+    code_challenge_method: Mapped[str | None] = mapped_column(String(16))
+    sid: Mapped[str | None] = mapped_column(String(64))
+    auth_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    amr: Mapped[str] = mapped_column(String(64))
+    acr: Mapped[str | None] = mapped_column(String(64))
+    claims_request: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    # Set at the first redemption; a second one finds it set and revokes the grant it produced.
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    grant_id: Mapped[int | None] = mapped_column(ForeignKey("oauth_grant.id", ondelete="SET NULL"))
+
+    subject: Mapped[Subject] = relationship()
+
+
+class RefreshToken(Base):
+    __tablename__ = "refresh_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("oauth_grant.id", ondelete="CASCADE"), index=True)
+    scope: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    # Set when this token was exchanged for its successor; presenting it again is reuse.
+    rotated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    grant: Mapped[Grant] = relationship()
+
+
+class Consent(Base):
+    """Scopes a person has agreed to give a client; asked again only for scopes not in here."""
+
+    __tablename__ = "consent"
+    __table_args__ = (UniqueConstraint("subject_id", "client_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subject.id", ondelete="CASCADE"))
+    client_id: Mapped[str] = mapped_column(String(128), index=True)
+    scope: Mapped[str] = mapped_column(Text)
+    granted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+def grant_by_gid(gid: str) -> Grant | None:
+    return db.session.execute(select(Grant).where(Grant.gid == gid)).scalar_one_or_none()
+
+
+def code_by_hash(code_hash: str) -> AuthorizationCode | None:
+    return db.session.execute(
+        select(AuthorizationCode).where(AuthorizationCode.code_hash == code_hash)
+    ).scalar_one_or_none()
+
+
+def refresh_by_hash(token_hash: str) -> RefreshToken | None:
+    return db.session.execute(select(RefreshToken).where(RefreshToken.token_hash == token_hash)).scalar_one_or_none()
+
+
+def consent_for(subject_id: int, client_id: str) -> Consent | None:
+    return db.session.execute(
+        select(Consent).where(Consent.subject_id == subject_id, Consent.client_id == client_id)
+    ).scalar_one_or_none()
+
+
+def revoke_grant(grant_id: int, now: datetime) -> None:
+    db.session.execute(update(Grant).where(Grant.id == grant_id, Grant.revoked_at.is_(None)).values(revoked_at=now))
+
+
+def add(*rows: Base) -> None:
+    db.session.add_all(rows)
+    db.session.flush()
