@@ -83,3 +83,21 @@ IDP_LOGIN_IP_MAX_FAILURES = 50
 # DELAY_MAX; a single typo costs no wait.
 IDP_LOGIN_DELAY_BASE_SECONDS = 1.0
 IDP_LOGIN_DELAY_MAX_SECONDS = 30.0
+
+# --- OpenID Connect provider ----------------------------------------------------------------------------
+# Lifetimes, in seconds. Codes are single-use and short (≤ 60 s); access tokens are RFC 9068 JWTs that
+# resource servers verify locally, so they stay short; refresh tokens rotate on every use.
+IDP_CODE_LIFETIME_SECONDS = 60
+IDP_ID_TOKEN_LIFETIME_SECONDS = 600
+IDP_ACCESS_TOKEN_LIFETIME_SECONDS = 600
+IDP_REFRESH_TOKEN_LIFETIME_SECONDS = 14 * 24 * 3600
+# A person has this long to finish signing in / consenting before the authorization request expires.
+IDP_INTERACTION_LIFETIME_SECONDS = 15 * 60
+# PKCE (S256) is always required of public clients; True requires it of confidential clients too
+# (OWASP ASVS level 2). A client's own require_pkce setting overrides this default.
+IDP_REQUIRE_PKCE = False
+# Algorithms we keep signing keys for; RS256 is the default (and first) for interoperability.
+IDP_SIGNING_ALGS = ("RS256", "ES256", "EdDSA")
+# How long a worker may keep the signing keys it read from the database before reading them again;
+# a rotation done by any process is seen by every worker within this time.
+IDP_KEY_CACHE_SECONDS = 1.0

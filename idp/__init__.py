@@ -17,7 +17,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build one application. ``config`` overrides config.py and the IDP_* environment."""
-    from idp import branding, cli, i18n, portal, settings, storage, web
+    from idp import branding, cli, i18n, oidc, portal, settings, storage, web
 
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
                 instance_path=settings.instance_path(config, PROJECT_ROOT / "instance"))
@@ -26,6 +26,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     web.init_app(app)
     branding.init_app(app)
+    oidc.init_app(app)
     portal.init_app(app)
     cli.init_app(app)
     return app
