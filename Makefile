@@ -11,6 +11,7 @@ PORT ?= 5000
 FLASK := $(BIN)/flask --app wsgi
 CATALOG := idp/translations/vi/LC_MESSAGES/messages
 POSTGRES_URL ?= $(or $(IDP_TEST_POSTGRES_URL),postgresql+psycopg://postgres@127.0.0.1:5432/postgres)
+INTEROP := tests/interop
 
 .PHONY: help run test lint translations extract-messages venv clean
 
@@ -51,20 +52,38 @@ extract-messages: $(VENV)/.dev
 	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext -o /tmp/dangnhap-messages.pot .
 	$(BIN)/pybabel -q update -i /tmp/dangnhap-messages.pot -d idp/translations --width 100
 
-# The issuer follows PORT unless IDP_ISSUER says otherwise.
+# The issuer follows PORT unless IDP_ISSUER says otherwise. The demo portals (demo/portals.py, on
+# DEMO_PORTAL_PORTS, default 5001 5002) run in the background beside the provider; whichever way the
+# recipe ends (Ctrl-C, kill, the provider stopping), the trap stops both by PID.
 run: export IDP_ISSUER := $(or $(IDP_ISSUER),http://127.0.0.1:$(PORT))
 run: $(VENV)/.runtime translations
 	$(FLASK) db upgrade
 	$(FLASK) idp demo seed
-	@echo "dangnhap: $(IDP_ISSUER)/  (Ctrl-C stops it)"
-	$(FLASK) run --host 127.0.0.1 --port $(PORT)
+	@echo "dangnhap: $(IDP_ISSUER)/  (Ctrl-C stops it and the demo portals)"
+	@trap 'kill $$pids 2>/dev/null; wait' EXIT; trap 'exit 130' INT TERM; \
+	$(BIN)/python -m demo.portals & pids=$$!; \
+	$(FLASK) run --host 127.0.0.1 --port $(PORT) & pids="$$pids $$!"; \
+	wait $$!
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 
+# The interop test runs openid-client (npm) against a live server. npm comes with Node.js; install
+# both when we can (as root on Debian/Ubuntu). openid-client 6 needs Node.js 20 or newer. npm ci
+# again only when the lockfile changes (npm ci writes node_modules/.package-lock.json).
+$(INTEROP)/node_modules/.package-lock.json: $(INTEROP)/package-lock.json
+	@command -v npm >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm; \
+		else echo "install Node.js 20+ and npm (sudo apt-get install nodejs npm)" >&2; exit 1; fi; }
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 20 ? 1 : 0)' || \
+		{ echo "openid-client needs Node.js 20 or newer, not $$(node --version)" >&2; exit 1; }
+	npm ci --prefix $(INTEROP) --no-audit --no-fund
+	@touch $@
+
 # PostgreSQL: the server at $(POSTGRES_URL). Outside CI a missing server skips that half with a
 # loud message; under CI=true it fails the run.
-test: $(VENV)/.dev translations lint
+test: $(VENV)/.dev translations lint $(INTEROP)/node_modules/.package-lock.json
 	IDP_TEST_DB=sqlite $(BIN)/pytest
 	@if $(BIN)/python -c 'import sys, psycopg, sqlalchemy as sa; \
 		url = sa.make_url(sys.argv[1]).set(drivername="postgresql"); \

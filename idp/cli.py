@@ -11,12 +11,16 @@ from flask.cli import AppGroup
 
 from idp import demo
 from idp.identity import accounts
+from idp.oidc.clients_cli import client_group
+from idp.oidc.keys_cli import keys_group
 
 idp_group = AppGroup("idp", help="dangnhap administration.")
 user_group = AppGroup("user", help="Citizens' local accounts.")
 demo_group = AppGroup("demo", help="Demo data for development.")
 idp_group.add_command(user_group)
 idp_group.add_command(demo_group)
+idp_group.add_command(keys_group)
+idp_group.add_command(client_group)
 
 
 def _read_password() -> str:

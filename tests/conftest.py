@@ -35,6 +35,8 @@ for _name in [n for n in os.environ if n.startswith("IDP_") and not n.startswith
 TEST_DB = os.environ.get("IDP_TEST_DB", "sqlite")
 POSTGRES_SERVER = os.environ.get("IDP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 DEFAULT_PASSWORD = "Mật-khẩu-đủ-dài-2024"
+# One data key for the whole run: the signing keys it encrypts are kept between tests.
+SESSION_DATA_KEY = secrets.token_urlsafe(32)
 
 # Cheap argon2 parameters keep the suite fast; the production defaults are tested in test_passwords.
 FAST_ARGON2 = {"IDP_ARGON2_MEMORY_KIB": 256, "IDP_ARGON2_TIME_COST": 1, "IDP_ARGON2_PARALLELISM": 1}
@@ -72,7 +74,7 @@ def base_config(database_url: str, instance_dir: Path) -> dict[str, Any]:
         "IDP_INSTANCE_PATH": str(instance_dir),
         "IDP_DATABASE_URL": database_url,
         "IDP_SECRET_KEY": secrets.token_urlsafe(32),
-        "IDP_DATA_KEY": secrets.token_urlsafe(32),
+        "IDP_DATA_KEY": SESSION_DATA_KEY,
         "IDP_LOGIN_DELAY_BASE_SECONDS": 0.0,
         **FAST_ARGON2,
     }
@@ -89,10 +91,22 @@ def migrated_database(database_url: str, instance_dir: Path) -> str:
     return database_url
 
 
-def _empty_all_tables() -> None:
+# Signing keys survive from test to test: making six keys (two RSA) for every test that signs a
+# token would double the suite's time. Tests about key creation start from none (``no_signing_keys``).
+KEPT_TABLES = {"signing_key"}
+
+
+def _empty_all_tables(keep: set[str] = KEPT_TABLES) -> None:
     with db.engine.begin() as conn:
         for table in reversed(db.metadata.sorted_tables):
-            conn.execute(table.delete())
+            if table.name not in keep:
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def no_signing_keys(app: Flask) -> None:
+    """Start the test with an empty signing_key table (a new deployment's first start)."""
+    _empty_all_tables(keep=set())
 
 
 @pytest.fixture

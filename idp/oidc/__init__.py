@@ -8,6 +8,20 @@ from __future__ import annotations
 
 from flask import Flask
 
+from idp.web import csrf
+from idp.web import errors as web_errors
+
+from . import endpoints, jwks, server
+
+# Paths whose clients are programs: their errors are JSON (RFC 6749 §5.2), never HTML pages.
+API_PATHS = ("/token", "/userinfo", "/jwks", "/.well-known/")
+
 
 def init_app(app: Flask) -> None:
-    """Register the protocol's endpoints (one blueprint per endpoint module)."""
+    """Build this app's authorization server and register the protocol's endpoints."""
+    server.init_app(app)
+    # Relying parties post to these from their own pages (or servers): no CSRF token can exist.
+    csrf.exempt(endpoints.bp)
+    app.register_blueprint(endpoints.bp)
+    app.register_blueprint(jwks.bp)
+    web_errors.register_api_paths(app, API_PATHS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "openid": ("sub",),
-    "profile": ("name", "family_name", "given_name", "middle_name", "preferred_username", "locale",
+    "profile": ("name", "family_name", "given_name", "preferred_username", "locale",
                 "updated_at", "birthdate"),
     "email": ("email", "email_verified"),
     "phone": ("phone_number", "phone_number_verified"),

@@ -10,6 +10,8 @@ from flask_babel import ngettext
 from werkzeug.wrappers import Response
 
 from idp.authn import login
+from idp.oidc import flow, interactions
+from idp.storage.interactions import Interaction
 from idp.web import client, sso_cookie
 
 from . import bp
@@ -36,14 +38,24 @@ def _messages(result: login.Result) -> tuple[str, int]:
     return _("Wrong personal identification number/e-mail or password."), 200
 
 
+def _interaction() -> Interaction | None:
+    """The authorization request this sign-in serves, if any (query on GET, hidden field on POST)."""
+    uid = request.values.get("interaction")
+    parked = flow.parked(uid) if uid else None
+    return parked[0] if parked is not None else None
+
+
 def _form(identifier: str = "", error: str | None = None, status: int = 200) -> tuple[str, int]:
+    row = _interaction()
     return render_template("portal/login.html", identifier=identifier, error=error,
-                           next=safe_next(request.values.get("next"))), status
+                           next=safe_next(request.values.get("next")),
+                           interaction=row.uid if row is not None else None), status
 
 
 @bp.get("/login")
 def login_page() -> Response | tuple[str, int]:
-    if sso_cookie.current() is not None:
+    # Signed-in visitors skip the form, unless an application asked for a fresh sign-in.
+    if sso_cookie.current() is not None and _interaction() is None:
         return redirect(safe_next(request.args.get("next")) or url_for("portal.account"))
     return _form(identifier=request.args.get("login_hint", "")[:IDENTIFIER_MAX])
 
@@ -65,7 +77,12 @@ def login_submit() -> Response | tuple[str, int]:
         return _form(identifier=identifier, error=message, status=status)
     # A new form secret too: nothing tied to the anonymous visit survives the sign-in.
     session.pop("csrf_token", None)
-    response = redirect(safe_next(request.form.get("next")) or url_for("portal.account"))
+    row = _interaction()
+    if row is not None and result.session is not None:
+        interactions.record_sign_in(row, result.session.sid)
+        response = redirect(url_for("oidc.resume", uid=row.uid))
+    else:
+        response = redirect(safe_next(request.form.get("next")) or url_for("portal.account"))
     sso_cookie.set_cookie(response, result.token)
     return response
 

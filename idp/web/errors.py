@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, render_template
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.http import HTTP_STATUS_CODES
 
 from idp import storage
 
@@ -36,20 +37,41 @@ def render_error(status: int, title: str | None = None, message: str | None = No
                            message=message or default_message), status
 
 
-def _http_error(error: HTTPException) -> tuple[str, int] | HTTPException:
+API_PATHS_KEY = "dangnhap.api_paths"
+_API_ERRORS = {401: "invalid_client", 404: "not_found", 405: "invalid_request", 413: "invalid_request",
+               429: "temporarily_unavailable", 503: "temporarily_unavailable"}
+
+
+def register_api_paths(app: Flask, prefixes: tuple[str, ...]) -> None:
+    """Requests under these path prefixes come from programs: answer their errors in JSON."""
+    app.extensions[API_PATHS_KEY] = app.extensions.get(API_PATHS_KEY, ()) + prefixes
+
+
+def _wants_json() -> bool:
+    return request.path.startswith(current_app.extensions.get(API_PATHS_KEY, ()))
+
+
+def _json_error(status: int) -> tuple[Response, int]:
+    error = _API_ERRORS.get(status, "server_error" if status >= 500 else "invalid_request")
+    return jsonify(error=error, error_description=HTTP_STATUS_CODES.get(status, "error")), status
+
+
+def _http_error(error: HTTPException) -> tuple[str, int] | tuple[Response, int] | HTTPException:
     if error.code is None or error.code < 400:
         return error
+    if _wants_json():
+        return _json_error(error.code)
     if isinstance(error, CSRFError):
         return render_error(400, *CSRF_MESSAGE)
     return render_error(error.code)
 
 
-def _unexpected(error: Exception) -> tuple[str, int]:
+def _unexpected(error: Exception) -> tuple[str, int] | tuple[Response, int]:
     storage.rollback()
     if isinstance(error, InternalServerError) and error.original_exception is not None:
         error = error.original_exception
     logger.error("unhandled error", exc_info=error)
-    return render_error(500)
+    return _json_error(500) if _wants_json() else render_error(500)
 
 
 def init_app(app: Flask) -> None:

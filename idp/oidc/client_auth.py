@@ -1,0 +1,84 @@
+"""Client authentication at the token endpoint: Authlib's methods plus private_key_jwt (RFC 7523).
+
+``OAuthClient`` adapts our Client row to what Authlib asks of a client. Secrets are compared by their
+SHA-256 in constant time (see the client registry); private_key_jwt assertions are single-use: their
+``jti`` is stored until they expire, and a second use is refused.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from authlib.oauth2.rfc6749 import ClientMixin
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from flask import current_app, url_for
+from joserfc.jwk import KeySet
+from sqlalchemy.exc import IntegrityError
+
+from idp.storage import db
+from idp.storage.clients import Client, ClientAssertionJti
+
+from . import client_policy, client_registry
+
+AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+
+
+class OAuthClient(ClientMixin):
+    """Our client row, as Authlib sees it."""
+
+    def __init__(self, row: Client) -> None:
+        self.row = row
+
+    @property
+    def client_id(self) -> str:
+        return self.row.client_id
+
+    def get_client_id(self) -> str:
+        return self.row.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        return None  # OIDC: redirect_uri is always required, never defaulted
+
+    def get_allowed_scope(self, scope: str) -> str:
+        allowed = client_policy.allowed_scopes(self.row)
+        return " ".join(s for s in scope.split() if s in allowed)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return redirect_uri in self.row.redirect_uris
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return client_registry.verify_secret(self.row, client_secret)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method == self.row.token_endpoint_auth_method
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type in self.row.response_types
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self.row.grant_types
+
+
+class PrivateKeyJwt(JWTBearerClientAssertion):
+    """private_key_jwt: a JWT signed with a key from the client's registered JWK set."""
+
+    CLIENT_AUTH_METHOD = "private_key_jwt"
+
+    def get_audiences(self) -> list[str]:
+        issuer = current_app.config["IDP_ISSUER"]
+        return [issuer, issuer + url_for("oidc.token")]
+
+    def resolve_client_public_key(self, client: OAuthClient) -> KeySet:
+        return KeySet.import_key_set(client.row.jwks or {"keys": []})
+
+    def validate_jti(self, claims: dict, jti: str) -> bool:  # type: ignore[type-arg]
+        """Record the jti; False when it was already used (a replayed assertion)."""
+        if not isinstance(jti, str) or len(jti) > 255:
+            return False
+        expires_at = datetime.fromtimestamp(int(claims["exp"]), UTC)
+        try:
+            with db.session.begin_nested():
+                db.session.add(ClientAssertionJti(client_id=claims["sub"], jti=jti, expires_at=expires_at))
+        except IntegrityError:
+            return False
+        return True

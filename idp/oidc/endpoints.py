@@ -1,0 +1,99 @@
+"""The protocol's HTTP endpoints: thin views over flow, the Authlib server, bearer and claims."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
+from werkzeug.datastructures import MultiDict
+
+from idp.storage import transaction
+from idp.web import sso_cookie
+
+from . import bearer, claims, discovery, flow, keys, server
+from .responses import to_client
+
+bp = Blueprint("oidc", __name__)
+
+
+
+def _params() -> MultiDict[str, str]:
+    return request.args if request.method == "GET" else request.form
+
+
+def answer(decision: flow.Decision) -> Response | tuple[str, int]:
+    """Turn a flow decision into the HTTP response: error page, client redirect or portal page."""
+    if isinstance(decision, flow.Untrusted):
+        return render_template("oidc/untrusted.html", reason=decision.reason), 400
+    if isinstance(decision, flow.ToClient):
+        return to_client(decision.redirect_uri, decision.response_mode, decision.state, **decision.params)
+    return redirect(url_for("portal.interaction", uid=decision.uid, ui_locales=decision.ui_locales))
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+def authorize() -> Response | tuple[str, int]:
+    return answer(flow.authorize(_params(), sso_cookie.current()))
+
+
+@bp.get("/authorize/resume/<uid>")
+def resume(uid: str) -> Response | tuple[str, int]:
+    return answer(flow.resume(uid, sso_cookie.current()))
+
+
+@bp.post("/token")
+def token() -> Response:
+    keys.prepare()
+    # Committed whatever the outcome: a refused reuse of a code or refresh token revokes its grant.
+    with transaction():
+        return server.get().create_token_response()
+
+
+def _bearer_error(status: int, error: str | None = None, description: str | None = None) -> Response:
+    challenge = "Bearer"
+    if error:
+        challenge += f' error="{error}"' + (f', error_description="{description}"' if description else "")
+    response = jsonify({"error": error, "error_description": description} if error else {})
+    response.status_code = status
+    response.headers["WWW-Authenticate"] = challenge
+    return response
+
+
+def _presented_token() -> tuple[str | None, bool]:
+    """The access token from the Authorization header or the form body (RFC 6750 §2.1, §2.2)."""
+    header = request.headers.get("Authorization", "")
+    in_form = request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded" \
+        and "access_token" in request.form
+    if header and in_form:
+        return None, True  # two methods at once is a malformed request (RFC 6750 §2)
+    if header:
+        scheme, _, value = header.partition(" ")
+        return (value.strip() if scheme.lower() == "bearer" else None), not value.strip()
+    if in_form:
+        return request.form["access_token"], False
+    return None, False
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+def userinfo() -> Response:
+    token, malformed = _presented_token()
+    if malformed:
+        return _bearer_error(400, "invalid_request", "malformed authorization")
+    if token is None:
+        return _bearer_error(401)
+    try:
+        access = bearer.validate(token)
+    except bearer.InvalidToken:
+        return _bearer_error(401, "invalid_token", "the access token is invalid or expired")
+    if access.grant is None or "openid" not in access.scopes:
+        return _bearer_error(403, "insufficient_scope", "the token does not allow userinfo")
+    grant = access.grant
+    body = {"sub": grant.subject.sub}
+    body.update(claims.release(grant.subject, scopes=access.scopes & set(grant.scope.split())))
+    return jsonify(body)
+
+
+@bp.get("/.well-known/openid-configuration")
+@bp.get("/.well-known/oauth-authorization-server")
+def provider_metadata() -> Response:
+    response = jsonify(discovery.metadata())
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response

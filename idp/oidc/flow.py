@@ -1,0 +1,136 @@
+"""The authorization endpoint's decisions, as plain results the views turn into responses.
+
+authorize → (trust the client) → parse → prompt policy → either a code for the client now, or an
+interaction for the person; resume and deny continue a parked interaction. Nothing here reads the
+HTTP request: the views pass the parameters and the current SSO session in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from werkzeug.datastructures import MultiDict
+
+from idp import audit
+from idp.storage import clients, transaction, utcnow
+from idp.storage.clients import Client
+from idp.storage.interactions import Interaction
+from idp.storage.sessions import SsoSession
+
+from . import authorization, codes, interactions, prompt_policy
+from .authorization import AuthorizationRequest
+from .errors import AuthorizationError, UntrustedRequest
+
+
+@dataclass(frozen=True)
+class Untrusted:
+    """Show an error page; never redirect (unknown client or unregistered redirect URI)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class ToClient:
+    """Answer the client at its redirect URI (a code or an error)."""
+
+    redirect_uri: str
+    response_mode: str
+    state: str | None
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Interact:
+    """The person must act: send them to the portal's page for ``prompt``."""
+
+    uid: str
+    prompt: str
+    ui_locales: str | None
+
+
+Decision = Untrusted | ToClient | Interact
+
+
+def _error(redirect_uri: str, mode: str, state: str | None, error: AuthorizationError) -> ToClient:
+    return ToClient(redirect_uri, mode, state, {"error": error.error, "error_description": error.description})
+
+
+def _raw_state(params: MultiDict[str, str]) -> str | None:
+    values = params.getlist("state")
+    return values[0] if len(values) == 1 and len(values[0]) <= authorization.MAX_PARAM_LENGTH else None
+
+
+def _decide(request: AuthorizationRequest, client: Client, session: SsoSession | None,
+            progress: prompt_policy.Progress, interaction: Interaction | None) -> Decision:
+    now = utcnow()
+    try:
+        prompt = prompt_policy.next_prompt(request, client, session, progress, now)
+    except AuthorizationError as error:
+        if interaction is not None:
+            interactions.finish(interaction)
+        return _error(request.redirect_uri, request.response_mode, request.state, error)
+    if prompt is None and session is not None:  # the policy asks for a sign-in whenever there is no session
+        code = codes.issue(request, client, session, now)
+        if interaction is not None:
+            interactions.finish(interaction)
+        return ToClient(request.redirect_uri, request.response_mode, request.state, {"code": code})
+    prompt = prompt or prompt_policy.LOGIN
+    if interaction is None:
+        uid = interactions.start(request, prompt, now)
+    else:
+        interactions.set_prompt(interaction, prompt)
+        uid = interaction.uid
+    return Interact(uid, prompt, request.ui_locales)
+
+
+def authorize(params: MultiDict[str, str], session: SsoSession | None) -> Decision:
+    try:
+        client, redirect_uri = authorization.trusted_client(params)
+    except UntrustedRequest as untrusted:
+        return Untrusted(untrusted.reason)
+    mode = authorization.response_mode(params)
+    try:
+        request = authorization.parse(params, client, redirect_uri)
+    except AuthorizationError as error:
+        with transaction():
+            audit.record("authorization.refused", client=client.client_id, error=error.error)
+        return _error(redirect_uri, mode, _raw_state(params), error)
+    return _decide(request, client, session, prompt_policy.Progress(), None)
+
+
+def parked(uid: str) -> tuple[Interaction, AuthorizationRequest, Client] | None:
+    """The live interaction ``uid`` with its request and client (None when expired or gone)."""
+    row = interactions.load(uid, utcnow())
+    if row is None:
+        return None
+    request = interactions.request_of(row)
+    client = clients.by_client_id(request.client_id)
+    if client is None or not client.enabled or request.redirect_uri not in client.redirect_uris:
+        return None
+    return row, request, client
+
+
+def resume(uid: str, session: SsoSession | None) -> Decision:
+    found = parked(uid)
+    if found is None:
+        return Untrusted("interaction_expired")
+    row, request, client = found
+    progress = interactions.progress_of(row)
+    # The sign-in done within this interaction only counts for the session it created.
+    if progress.signed_in_here and (session is None or session.sid != row.login_sid):
+        progress = prompt_policy.Progress(account_selected=progress.account_selected,
+                                          consent_shown=progress.consent_shown)
+    return _decide(request, client, session, progress, row)
+
+
+def deny(uid: str) -> Decision:
+    """The person refused: the client learns access_denied (RFC 6749 §4.1.2.1)."""
+    found = parked(uid)
+    if found is None:
+        return Untrusted("interaction_expired")
+    row, request, _client = found
+    with transaction():
+        audit.record("consent.denied", client=request.client_id)
+    interactions.finish(row)
+    return _error(request.redirect_uri, request.response_mode, request.state,
+                  AuthorizationError("access_denied", "the person refused the request"))

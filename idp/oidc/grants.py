@@ -1,0 +1,196 @@
+"""The token endpoint's grants, on Authlib's grant classes, with what Authlib leaves to us.
+
+- authorization_code: single use; a second redemption revokes the grant the first one produced
+  (RFC 6749 §4.1.2; Authlib #757); bound to client, redirect_uri and the PKCE challenge (S256 only; a
+  verifier for a request without a challenge is refused, so PKCE cannot be downgraded).
+- refresh_token: rotated on every use; presenting a rotated token revokes the whole grant (OAuth 2.0
+  Security BCP §4.14); scope may narrow, never widen; a fresh ID token comes back (Authlib #182).
+- client_credentials: a JWT access token for the client itself; nothing is written.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.errors import (
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    UnauthorizedClientError,
+)
+from flask import current_app
+from sqlalchemy import update
+
+from idp import audit
+from idp.storage import db, utcnow
+from idp.storage import grants as grant_rows
+from idp.storage.grants import AuthorizationCode, Grant, RefreshToken
+from idp.storage.subjects import SubjectStatus
+
+from . import client_policy, tokens
+from .client_auth import AUTH_METHODS, OAuthClient
+
+_VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+
+
+def _s256(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+def _token_body(access: str, expires_in: int, scope: str, **extra: Any) -> dict[str, Any]:
+    body = {"access_token": access, "token_type": "Bearer", "expires_in": expires_in, "scope": scope}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return body
+
+
+def _check_pkce(code: AuthorizationCode, verifier: str | None) -> None:
+    if code.code_challenge is None:
+        if verifier is not None:
+            raise InvalidGrantError("code_verifier given, but the authorization request had no challenge")
+        return
+    if verifier is None:
+        raise InvalidGrantError("code_verifier is required")
+    if not _VERIFIER.match(verifier) or not hmac.compare_digest(_s256(verifier), code.code_challenge):
+        raise InvalidGrantError("code_verifier does not match the code_challenge")
+
+
+def _redeem_code(value: str, client_id: str, now: datetime) -> AuthorizationCode:
+    """Claim the code for this redemption, atomically; on a second redemption revoke what the first made."""
+    code = grant_rows.code_by_hash(tokens.hash_token(value))
+    if code is None or code.client_id != client_id:
+        raise InvalidGrantError("invalid code")
+    claimed = db.session.execute(
+        update(AuthorizationCode).where(AuthorizationCode.id == code.id, AuthorizationCode.used_at.is_(None))
+        .values(used_at=now)
+    ).rowcount
+    if not claimed:
+        db.session.refresh(code)
+        if code.grant_id is not None:
+            grant_rows.revoke_grant(code.grant_id, now)
+        audit.record("code.reused", subject=code.subject, client=client_id)
+        raise InvalidGrantError("code already used")
+    if code.expires_at <= now:
+        raise InvalidGrantError("code expired")
+    if code.subject.status != SubjectStatus.ACTIVE:
+        raise InvalidGrantError("the account can no longer sign in")
+    return code
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+
+    def validate_token_request(self) -> None:
+        client: OAuthClient = self.authenticate_token_endpoint_client()
+        if not client.check_grant_type(self.GRANT_TYPE):
+            raise UnauthorizedClientError("the client may not use the authorization_code grant")
+        form = self.request.form
+        value = form.get("code")
+        if not value:
+            raise InvalidRequestError("code is required")
+        code = _redeem_code(value, client.client_id, utcnow())
+        # The exact redirect_uri of the authorization request (RFC 6749 §4.1.3).
+        if form.get("redirect_uri") != code.redirect_uri:
+            raise InvalidGrantError("redirect_uri does not match the authorization request")
+        _check_pkce(code, form.get("code_verifier"))
+        self.request.client = client
+        self.request.authorization_code = code
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        client: OAuthClient = self.request.client
+        code: AuthorizationCode = self.request.authorization_code
+        now = utcnow()
+        grant = Grant(gid=secrets.token_urlsafe(16), subject_id=code.subject_id, client_id=client.client_id,
+                      scope=code.scope, sid=code.sid, auth_time=code.auth_time, amr=code.amr, acr=code.acr,
+                      claims_request=code.claims_request, created_at=now,
+                      expires_at=now + timedelta(seconds=current_app.config["IDP_REFRESH_TOKEN_LIFETIME_SECONDS"]))
+        grant_rows.add(grant)
+        code.grant_id = grant.id
+        grant.subject = code.subject
+        access, expires_in = tokens.access_token(client.row, scope=code.scope, now=now, grant=grant)
+        refresh = (tokens.refresh_token(grant, scope=code.scope, now=now)
+                   if client.check_grant_type("refresh_token") else None)
+        id_token = (tokens.id_token(tokens.IdTokenInput(grant, client.row, access, now, nonce=code.nonce))
+                    if "openid" in code.scope.split() else None)
+        audit.record("token.issued", subject=code.subject, client=client.client_id, grant_type=self.GRANT_TYPE,
+                     gid=grant.gid)
+        return 200, _token_body(access, expires_in, code.scope, refresh_token=refresh, id_token=id_token), \
+            self.TOKEN_RESPONSE_HEADER
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+
+    def authenticate_refresh_token(self, refresh_token: str) -> RefreshToken | None:
+        row = grant_rows.refresh_by_hash(tokens.hash_token(refresh_token))
+        if row is None:
+            return None
+        now = utcnow()
+        if row.rotated_at is not None:
+            # A rotated token came back: someone holds a copy. End the whole family.
+            grant_rows.revoke_grant(row.grant_id, now)
+            audit.record("refresh_token.reused", subject=row.grant.subject, client=row.grant.client_id,
+                         gid=row.grant.gid)
+            return None
+        grant = row.grant
+        if (row.expires_at <= now or grant.revoked_at is not None or grant.expires_at <= now
+                or grant.subject.status != SubjectStatus.ACTIVE):
+            return None
+        return row
+
+    def _validate_request_token(self, client: OAuthClient) -> RefreshToken:
+        value = self.request.form.get("refresh_token")
+        if not value:
+            raise InvalidRequestError("refresh_token is required")
+        row = self.authenticate_refresh_token(value)
+        if row is None or row.grant.client_id != client.client_id:
+            raise InvalidGrantError("invalid refresh_token")
+        return row
+
+    def _validate_token_scope(self, token: RefreshToken) -> None:
+        requested = self.request.payload.scope
+        if requested and not set(requested.split()) <= set(token.scope.split()):
+            raise InvalidScopeError("a refresh cannot widen the scope")
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        client: OAuthClient = self.request.client
+        old: RefreshToken = self.request.refresh_token
+        grant = old.grant
+        now = utcnow()
+        scope = " ".join(dict.fromkeys(self.request.payload.scope.split())) if self.request.payload.scope \
+            else old.scope
+        old.rotated_at = now
+        access, expires_in = tokens.access_token(client.row, scope=scope, now=now, grant=grant)
+        refresh = tokens.refresh_token(grant, scope=scope, now=now)
+        id_token = (tokens.id_token(tokens.IdTokenInput(grant, client.row, access, now))
+                    if "openid" in scope.split() else None)
+        return 200, _token_body(access, expires_in, scope, refresh_token=refresh, id_token=id_token), \
+            self.TOKEN_RESPONSE_HEADER
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+
+    def validate_token_request(self) -> None:
+        client: OAuthClient = self.authenticate_token_endpoint_client()
+        if not client.check_grant_type(self.GRANT_TYPE):
+            raise UnauthorizedClientError("the client may not use the client_credentials grant")
+        requested = self.request.payload.scope
+        allowed = client_policy.allowed_scopes(client.row) - {"openid"}
+        if requested and not set(requested.split()) <= allowed:
+            raise InvalidScopeError("scope not allowed for this client")
+        self.request.client = client
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        client: OAuthClient = self.request.client
+        requested = self.request.payload.scope
+        scope = " ".join(dict.fromkeys(requested.split())) if requested else " ".join(
+            sorted(client_policy.allowed_scopes(client.row) - {"openid"}))
+        access, expires_in = tokens.access_token(client.row, scope=scope, now=utcnow())
+        return 200, _token_body(access, expires_in, scope), self.TOKEN_RESPONSE_HEADER

@@ -1,0 +1,92 @@
+"""Interactions: an authorization request parked while the person signs in, chooses or consents.
+
+The portal calls the ``record_*`` functions when a step is done, then sends the browser to
+``/authorize/resume/<uid>``; the protocol re-evaluates the prompt policy from there.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import asdict
+from datetime import datetime, timedelta
+
+from flask import current_app
+
+from idp import audit
+from idp.storage import grants, interactions, transaction, utcnow
+from idp.storage.grants import Consent
+from idp.storage.interactions import Interaction
+from idp.storage.subjects import Subject
+
+from .authorization import AuthorizationRequest
+from .prompt_policy import Progress
+
+
+def start(request: AuthorizationRequest, prompt: str, now: datetime) -> str:
+    """Park ``request`` waiting for ``prompt``; returns the interaction's public id."""
+    lifetime = timedelta(seconds=current_app.config["IDP_INTERACTION_LIFETIME_SECONDS"])
+    row = Interaction(uid=secrets.token_urlsafe(24), client_id=request.client_id,
+                      params={"request": request.to_dict(), "progress": asdict(Progress())},
+                      prompt=prompt, created_at=now, expires_at=now + lifetime)
+    with transaction():
+        interactions.add(row)
+    return row.uid
+
+
+def load(uid: str, now: datetime) -> Interaction | None:
+    """The live interaction ``uid``, or None when unknown or expired."""
+    if not uid or len(uid) > 64:
+        return None
+    row = interactions.by_uid(uid)
+    return row if row is not None and row.expires_at > now else None
+
+
+def request_of(row: Interaction) -> AuthorizationRequest:
+    return AuthorizationRequest.from_dict(row.params["request"])
+
+
+def progress_of(row: Interaction) -> Progress:
+    return Progress(**row.params["progress"])
+
+
+def _update_progress(row: Interaction, **done: bool) -> None:
+    row.params = {**row.params, "progress": {**row.params["progress"], **done}}
+
+
+def set_prompt(row: Interaction, prompt: str) -> None:
+    with transaction():
+        row.prompt = prompt
+
+
+def record_sign_in(row: Interaction, sid: str) -> None:
+    with transaction():
+        row.login_sid = sid
+        _update_progress(row, signed_in_here=True)
+
+
+def record_account_selected(row: Interaction) -> None:
+    with transaction():
+        _update_progress(row, account_selected=True)
+
+
+def record_consent(row: Interaction, subject: Subject) -> None:
+    """Remember the scopes agreed to (added to earlier consent) and mark the step done."""
+    request = request_of(row)
+    now = utcnow()
+    with transaction():
+        consent = grants.consent_for(subject.id, request.client_id)
+        scopes = request.consent_scopes()
+        if consent is None:
+            grants.add(Consent(subject_id=subject.id, client_id=request.client_id,
+                               scope=" ".join(sorted(scopes)), granted_at=now))
+        else:
+            consent.scope = " ".join(sorted(scopes | set(consent.scope.split())))
+            consent.granted_at = now
+        _update_progress(row, consent_shown=True)
+        audit.record("consent.granted", subject=subject, client=request.client_id, scope=" ".join(sorted(scopes)))
+
+
+def finish(row: Interaction) -> None:
+    """The interaction is over (code issued or request denied): it cannot be resumed again."""
+    with transaction():
+        interactions.delete_interaction(row)

@@ -1,0 +1,21 @@
+"""The JSON Web Key Set endpoint (RFC 7517 §5), where relying parties find our public signing keys.
+
+Caching it for five minutes is safe: a key is published a whole rotation before it signs, and a
+retired key stays published as long as anything it signed lives.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from . import keys
+
+bp = Blueprint("jwks", __name__)
+
+
+@bp.get("/jwks")
+def jwks() -> Response:
+    response = jsonify(keys.jwks())
+    response.cache_control.public = True
+    response.cache_control.max_age = 300
+    return response

@@ -1,0 +1,255 @@
+"""Signing keys: the key that signs, the keys that verify, the published set (JWKS), and rotation.
+
+Each algorithm in IDP_SIGNING_ALGS has an active key, which signs, and a next key, published in JWKS a
+whole rotation before it signs: relying parties that cache our JWKS already know a key when it starts
+signing. A rotation retires the active key but keeps it published as long as anything it signed lives.
+The first keys are made on first use, so a freshly migrated database works without any command.
+
+The token endpoint signs on every call, so each app keeps the parsed keys in memory and re-reads the
+table at most every IDP_KEY_CACHE_SECONDS (a rotation by another process shows within that time); a
+private key is decrypted once per process, when its kid is first seen.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from joserfc import jwt
+from joserfc.errors import ConflictAlgorithmError, InvalidKeyIdError, JoseError, UnsupportedAlgorithmError
+from joserfc.jwk import ECKey, GuestProtocol, Key, KeyParameters, OKPKey, RSAKey, import_key
+from joserfc.jws import JWSAlgModel, JWSRegistry
+
+from idp import audit, crypto
+from idp.storage import keys as stored
+from idp.storage import transaction, utcnow
+from idp.storage.keys import KeyStatus, SigningKey
+
+PURPOSE = "signing-key"
+
+# The algorithms we can sign with, and the key each needs.
+_GENERATE: dict[str, Callable[[KeyParameters], Key]] = {
+    "RS256": lambda params: RSAKey.generate_key(2048, parameters=params),
+    "ES256": lambda params: ECKey.generate_key("P-256", parameters=params),
+    "EdDSA": lambda params: OKPKey.generate_key("Ed25519", parameters=params),
+}
+# A retired key stays published this much longer than the longest-lived token it signed: relying
+# parties' clock skew.
+_LEEWAY = timedelta(seconds=60)
+_STATUS_ORDER = {KeyStatus.ACTIVE: 0, KeyStatus.NEXT: 1, KeyStatus.RETIRED: 2}
+_CACHE = "idp.signing_keys"
+
+
+class InvalidSignature(ValueError):
+    """Not a token we signed (malformed, unknown kid, bad signature, an algorithm not the key's), or not
+    of the type expected."""
+
+
+class UnknownAlgorithm(ValueError):
+    """The algorithm is not one we sign with (IDP_SIGNING_ALGS)."""
+
+
+class _Algorithms(JWSRegistry):
+    """joserfc's JWS registry limited to our algorithms, and without its warning on "EdDSA".
+
+    RFC 9864 deprecates the name "EdDSA" in favour of "Ed25519", but relying parties' JOSE libraries
+    know only "EdDSA" so far; joserfc raises a SecurityWarning each time it is used.
+    """
+
+    def get_alg(self, name: str) -> JWSAlgModel:
+        if name not in _GENERATE:
+            raise UnsupportedAlgorithmError(f"Algorithm of '{name}' is not allowed")
+        return self.algorithms[name]
+
+
+_REGISTRY = _Algorithms()
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """The published keys as read at ``read_at`` (time.monotonic()), parsed."""
+
+    read_at: float
+    signing: dict[str, Key]  # alg → the active key
+    verifying: dict[str, Key]  # kid → every published key
+    public: tuple[dict[str, Any], ...]  # the JWKS entries, in order
+
+
+@dataclass
+class _Cache:
+    """Per app (in ``app.extensions``): tests and workers each have their own."""
+
+    snapshot: _Snapshot | None = None
+    parsed: dict[str, Key] = field(default_factory=dict)  # kid → key, private unless first seen retired
+
+
+def sign(claims: dict[str, Any], *, alg: str = "RS256", typ: str = "JWT") -> str:
+    """A compact JWS of ``claims`` by the active key for ``alg``; the header names its kid and ``typ``."""
+    key = _snapshot().signing.get(alg)
+    if key is None:
+        raise UnknownAlgorithm(f"{alg!r} is not in IDP_SIGNING_ALGS")
+    # One key and its kid, explicitly: given a key set and no kid, joserfc would pick a key at random.
+    return jwt.encode({"alg": alg, "kid": key.kid, "typ": typ}, claims, key, registry=_REGISTRY)
+
+
+def verify(token: str, *, typ: str | None = None) -> dict[str, Any]:
+    """The claims of a token signed by one of our published keys; raises InvalidSignature.
+
+    Only the signature is checked, and the ``typ`` header when given (RFC 9068 §4: an access token must
+    say ``at+jwt``, so an ID token cannot pass for one). Expiry and audience are the caller's: an
+    expired id_token_hint is still acceptable.
+    """
+    published = _snapshot().verifying
+
+    def key_for(obj: GuestProtocol) -> Key:
+        header = obj.headers()
+        key = published.get(header.get("kid", ""))
+        if key is None:
+            raise InvalidKeyIdError()
+        # The header may not choose the algorithm: no HS256 keyed with our public key, no "none".
+        if header["alg"] != key.alg:
+            raise ConflictAlgorithmError()
+        return key
+
+    try:
+        decoded = jwt.decode(token, key_for, registry=_REGISTRY)
+    except (JoseError, ValueError) as exc:
+        raise InvalidSignature(type(exc).__name__) from exc
+    if typ is not None and decoded.header.get("typ") != typ:
+        raise InvalidSignature(f"typ is not {typ}")
+    return decoded.claims
+
+
+def prepare() -> None:
+    """Load the keys (creating the first ones on a new database) before a write transaction begins,
+    so that the once-per-database creation never commits a caller's unfinished work."""
+    _snapshot()
+
+
+def jwks() -> dict[str, Any]:
+    """The JSON Web Key Set: public parts of the next, active and still-published retired keys."""
+    return {"keys": [dict(entry) for entry in _snapshot().public]}
+
+
+def published() -> list[SigningKey]:
+    """The keys in JWKS now, in its order: by algorithm as configured, active, next, then retired."""
+    return _ordered(stored.published(utcnow()))
+
+
+def ensure_keys() -> None:
+    """Give every algorithm in IDP_SIGNING_ALGS an active and a next key; commits at once."""
+    with transaction():
+        now = utcnow()
+        for alg in current_app.config["IDP_SIGNING_ALGS"]:
+            _ensure(alg, now)
+    _cache().snapshot = None
+
+
+def rotate(alg: str | None = None) -> list[SigningKey]:
+    """For ``alg`` (default: every configured one), the next key becomes active; returns those keys.
+
+    The active key retires, published until anything it signed has expired, and a new next key is
+    made. One transaction.
+    """
+    algs = current_app.config["IDP_SIGNING_ALGS"] if alg is None else (alg,)
+    if not set(algs) <= set(current_app.config["IDP_SIGNING_ALGS"]):
+        raise UnknownAlgorithm(f"{alg!r} is not in IDP_SIGNING_ALGS")
+    with transaction():
+        now = utcnow()
+        promoted = [_rotate(name, now) for name in algs]
+    _cache().snapshot = None
+    return promoted
+
+
+def _ensure(alg: str, now: datetime) -> None:
+    for status in (KeyStatus.ACTIVE, KeyStatus.NEXT):
+        if not stored.by_status(alg, status):
+            _create(alg, status, now)
+
+
+def _rotate(alg: str, now: datetime) -> SigningKey:
+    _ensure(alg, now)
+    # The oldest next key has been published longest; any other (two workers making the first keys
+    # at once) retires unused, with every active key.
+    promoted, *extra = stored.by_status(alg, KeyStatus.NEXT)
+    for row in [*stored.by_status(alg, KeyStatus.ACTIVE), *extra]:
+        row.status, row.retired_at, row.publish_until = KeyStatus.RETIRED, now, now + _retired_lifetime()
+    promoted.status, promoted.activated_at = KeyStatus.ACTIVE, now
+    _create(alg, KeyStatus.NEXT, now)
+    audit.record("keys.rotated", alg=alg, kid=promoted.kid)
+    return promoted
+
+
+def _retired_lifetime() -> timedelta:
+    """How long a retired key must stay published: a worker may sign with it until its cache expires,
+    and what it signed lives as long as the longest token lifetime."""
+    cfg = current_app.config
+    longest = max(cfg["IDP_ID_TOKEN_LIFETIME_SECONDS"], cfg["IDP_ACCESS_TOKEN_LIFETIME_SECONDS"])
+    return timedelta(seconds=longest + cfg["IDP_KEY_CACHE_SECONDS"]) + _LEEWAY
+
+
+def _create(alg: str, status: KeyStatus, now: datetime) -> SigningKey:
+    if alg not in _GENERATE:
+        raise UnknownAlgorithm(f"cannot make keys for {alg!r}: not one of {', '.join(_GENERATE)}")
+    key = _GENERATE[alg]({"alg": alg, "use": "sig"})
+    key.ensure_kid()  # RFC 7638 thumbprint
+    row = SigningKey(kid=key.kid, alg=alg, status=status, public_jwk=key.as_dict(private=False),
+                     private_key_encrypted=crypto.encrypt(key.as_pem(private=True), PURPOSE), created_at=now,
+                     activated_at=now if status is KeyStatus.ACTIVE else None)
+    stored.add(row)
+    audit.record("keys.created", alg=alg, kid=row.kid, status=status.value)
+    return row
+
+
+def _cache() -> _Cache:
+    return current_app.extensions.setdefault(_CACHE, _Cache())
+
+
+def _snapshot() -> _Snapshot:
+    """The cached keys, re-read when older than IDP_KEY_CACHE_SECONDS; the first keys made if none."""
+    cache = _cache()
+    snapshot = cache.snapshot
+    if snapshot is None or time.monotonic() - snapshot.read_at >= current_app.config["IDP_KEY_CACHE_SECONDS"]:
+        snapshot = _read(cache)
+        if not set(current_app.config["IDP_SIGNING_ALGS"]) <= snapshot.signing.keys():
+            # Once per database. This commits what the caller had pending (a token request's code
+            # redemption, say): a session of its own would find SQLite locked by the caller's own
+            # write. Never signing with a key that is not yet stored matters more.
+            ensure_keys()
+            snapshot = _read(cache)
+        cache.snapshot = snapshot
+    return snapshot
+
+
+def _read(cache: _Cache) -> _Snapshot:
+    rows = published()
+    cache.parsed = {row.kid: cache.parsed[row.kid] if row.kid in cache.parsed else _parse(row) for row in rows}
+    signing: dict[str, Key] = {}
+    # Should two workers have made the first keys at once, every worker signs with the newest.
+    for row in sorted(rows, key=lambda r: r.id):
+        if row.status is KeyStatus.ACTIVE and row.alg in current_app.config["IDP_SIGNING_ALGS"]:
+            signing[row.alg] = cache.parsed[row.kid]
+    return _Snapshot(read_at=time.monotonic(), signing=signing, verifying=cache.parsed,
+                     public=tuple(cache.parsed[row.kid].as_dict(private=False) for row in rows))
+
+
+def _parse(row: SigningKey) -> Key:
+    """The key of a row; the private key (decrypted) only if it may still sign."""
+    params: KeyParameters = {"kid": row.kid, "alg": row.alg, "use": "sig"}
+    if row.status is KeyStatus.RETIRED:
+        return import_key(row.public_jwk, parameters=params)
+    pem = crypto.decrypt(row.private_key_encrypted, PURPOSE)
+    return import_key(pem, row.public_jwk["kty"], parameters=params)
+
+
+def _ordered(rows: Iterable[SigningKey]) -> list[SigningKey]:
+    algs = list(current_app.config["IDP_SIGNING_ALGS"])
+
+    def order(row: SigningKey) -> tuple[int, int, int]:
+        return (algs.index(row.alg) if row.alg in algs else len(algs), _STATUS_ORDER[row.status], -row.id)
+
+    return sorted(rows, key=order)

@@ -1,0 +1,144 @@
+"""Interoperability: openid-client (panva's certified relying-party library) against a live server.
+
+Our own tests read our own responses with our own assumptions. openid-client was written by someone
+else to the specifications and is OpenID certified: when it completes discovery, the code flow with
+PKCE, ID token validation (signature against our JWKS, iss, aud, nonce), the RFC 9207 ``iss`` check,
+UserInfo and refresh, real relying parties can too. The Node side is tests/interop/rp.mjs; it prints
+what it observed as one JSON object, which the tests below judge.
+
+Nothing here is skipped: without Node or the installed package the tests fail, since a missing
+interop run must not pass for a successful one. ``make test`` installs the package (npm ci).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from idp.identity import accounts
+from idp.oidc import client_registry
+from tests.conftest import DEFAULT_PASSWORD
+from tests.helpers.live_server import LiveServer, live_server  # noqa: F401
+
+INTEROP_DIR = Path(__file__).resolve().parent
+RP_SCRIPT = INTEROP_DIR / "rp.mjs"
+# Never requested: rp.mjs stops at the redirect, and fetch refuses port 9 (discard) anyway.
+REDIRECT_URI = "http://127.0.0.1:9/callback"
+SCOPE = "openid profile email phone address"
+ID_NUMBER = "038090123456"
+RP_TIMEOUT_SECONDS = 60
+MIN_NODE_MAJOR = 20  # global fetch and WebCrypto, which openid-client 6 uses
+
+
+@dataclass(frozen=True)
+class Person:
+    sub: str
+    identifier: str
+    password: str
+
+
+@pytest.fixture
+def citizen(live_server: LiveServer) -> Person:  # noqa: F811
+    """The person who signs in: the ID token must name them by ``sub``, never by their ID number."""
+    with live_server.app.app_context():
+        subject = accounts.create_citizen(id_number_text=ID_NUMBER, full_name="Nguyễn Văn An",
+                                          password=DEFAULT_PASSWORD, email="an@example.vn", phone="0912345678",
+                                          address="12 Lê Lợi, phường Điện Biên, Thanh Hóa")
+        return Person(sub=subject.sub, identifier=ID_NUMBER, password=DEFAULT_PASSWORD)
+
+
+def _register_client(server: LiveServer, *, client_secret: str | None = None, **metadata: Any) -> str:
+    """A first-party client (no consent page) allowed to refresh; returns its client_id."""
+    with server.app.app_context():
+        client, _secret = client_registry.register(
+            {"client_name": "Cổng thử nghiệm", "redirect_uris": [REDIRECT_URI],
+             "grant_types": ["authorization_code", "refresh_token"], "scope": SCOPE, "skip_consent": True,
+             **metadata},
+            client_secret=client_secret)
+        return client.client_id
+
+
+def _node() -> str:
+    """The Node.js executable, once everything rp.mjs needs is known to be there; else the test fails."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("Node.js is not installed: the openid-client interop test needs it; run `make test`, "
+                    "which installs nodejs and npm on Debian when run as root")
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    if int(version.removeprefix("v").split(".")[0] or 0) < MIN_NODE_MAJOR:
+        pytest.fail(f"openid-client 6 needs Node.js {MIN_NODE_MAJOR} or newer, not {version or 'unknown'}")
+    if not (INTEROP_DIR / "node_modules" / "openid-client").is_dir():
+        pytest.fail("openid-client is not installed in tests/interop/node_modules: run `make test` "
+                    "(or `npm ci --prefix tests/interop`)")
+    return node
+
+
+def _run_relying_party(issuer: str, client_id: str, client_secret: str, person: Person) -> dict[str, Any]:
+    """Run rp.mjs and return its observations; any failure on the Node side fails the test, verbatim."""
+    node = _node()
+    env = {**os.environ, "ISSUER": issuer, "CLIENT_ID": client_id, "CLIENT_SECRET": client_secret,
+           "REDIRECT_URI": REDIRECT_URI, "USERNAME": person.identifier, "PASSWORD": person.password}
+    try:
+        completed = subprocess.run([node, str(RP_SCRIPT)], env=env, cwd=INTEROP_DIR, capture_output=True,
+                                   encoding="utf-8", timeout=RP_TIMEOUT_SECONDS, check=False)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"rp.mjs did not finish in {RP_TIMEOUT_SECONDS} s; stderr:\n{exc.stderr}")
+    try:
+        result = json.loads(completed.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"rp.mjs exited {completed.returncode} without a JSON answer\n"
+                    f"stdout:\n{completed.stdout}\nstderr:\n{completed.stderr}")
+    if completed.returncode != 0 or "error" in result:
+        pytest.fail(f"openid-client failed at {result.get('error')}\n"
+                    f"{json.dumps(result, indent=2, ensure_ascii=False)}\nstderr:\n{completed.stderr}")
+    return result
+
+
+def _assert_code_flow_interoperates(result: dict[str, Any], *, issuer: str, client_id: str,
+                                    person: Person) -> None:
+    """What openid-client saw; the checks it made itself (signature, nonce, state, iss) already passed."""
+    assert result["issuer"] == issuer
+    assert result["authorization_response_iss_parameter_supported"] is True
+    assert {"code", "state", "iss"} <= set(result["callback_parameters"])  # RFC 9207
+
+    header, claims = result["id_token_header"], result["id_token_claims"]
+    assert header["alg"] == "RS256" and header.get("kid")
+    assert claims["iss"] == issuer
+    assert claims["sub"] == person.sub != ID_NUMBER  # our own identifier, never the ID number
+    assert claims["aud"] in (client_id, [client_id])
+    assert claims.get("nonce") and claims.get("at_hash")
+    assert result["at_hash_matches"] is True  # OIDC Core §3.1.3.6, checked by rp.mjs
+
+    userinfo = result["userinfo"]
+    assert userinfo["sub"] == claims["sub"]
+    assert userinfo["name"] == "Nguyễn Văn An"
+    assert userinfo["email"] == "an@example.vn"
+
+    refresh = result["refresh"]
+    assert refresh["new_refresh_token"] is True  # rotated
+    assert refresh["id_token"] is True
+    assert refresh["id_token_claims"]["sub"] == claims["sub"]  # OIDC Core §12.2
+    assert refresh["reused_refresh_token_error"] == "invalid_grant"  # RFC 6749 §5.2, RFC 9700 §4.14.2
+
+
+def test_confidential_client_completes_code_flow_userinfo_and_refresh(
+        live_server: LiveServer, citizen: Person) -> None:  # noqa: F811
+    secret = secrets.token_urlsafe(32)  # 43 characters
+    client_id = _register_client(live_server, client_secret=secret)
+    result = _run_relying_party(live_server.url, client_id, secret, citizen)
+    _assert_code_flow_interoperates(result, issuer=live_server.url, client_id=client_id, person=citizen)
+
+
+def test_public_client_with_pkce_completes_code_flow_userinfo_and_refresh(
+        live_server: LiveServer, citizen: Person) -> None:  # noqa: F811
+    client_id = _register_client(live_server, token_endpoint_auth_method="none")
+    result = _run_relying_party(live_server.url, client_id, "", citizen)
+    _assert_code_flow_interoperates(result, issuer=live_server.url, client_id=client_id, person=citizen)

@@ -1,0 +1,87 @@
+"""The refresh_token grant: rotation, reuse detection, scope narrowing, a fresh ID token."""
+
+from __future__ import annotations
+
+import pytest
+from flask.testing import FlaskClient
+
+from tests.helpers.oidc import code_flow, decode, exchange, pkce, register_client
+
+
+@pytest.fixture
+def citizen(make_citizen):  # type: ignore[no-untyped-def]
+    return make_citizen(full_name="Nguyễn Văn An", email="an@example.vn")
+
+
+@pytest.fixture
+def rp(app):  # type: ignore[no-untyped-def]
+    return register_client(skip_consent=True)
+
+
+def _tokens(client: FlaskClient, rp, citizen) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    _, answer = code_flow(client, rp, citizen)
+    return exchange(client, rp, answer["code"]).json
+
+
+def _refresh(client: FlaskClient, rp, token: str, **form: str):  # type: ignore[no-untyped-def]
+    return client.post("/token", data={"grant_type": "refresh_token", "refresh_token": token, **form},
+                       headers=rp.basic_auth())
+
+
+def test_refresh_rotates_and_returns_a_new_id_token(client: FlaskClient, rp, citizen) -> None:
+    first = _tokens(client, rp, citizen)
+    response = _refresh(client, rp, first["refresh_token"])
+    assert response.status_code == 200, response.json
+    body = response.json
+    assert body["refresh_token"] != first["refresh_token"]
+    assert body["access_token"] != first["access_token"]
+    old_id, new_id = decode(first["id_token"]), decode(body["id_token"])
+    assert new_id["sub"] == old_id["sub"] and new_id["auth_time"] == old_id["auth_time"]
+    assert "nonce" not in new_id
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_reusing_a_rotated_token_revokes_the_family(client: FlaskClient, rp, citizen) -> None:
+    first = _tokens(client, rp, citizen)
+    second = _refresh(client, rp, first["refresh_token"]).json
+    reuse = _refresh(client, rp, first["refresh_token"])
+    assert reuse.status_code == 400 and reuse.json["error"] == "invalid_grant"
+    # The legitimate holder's newer token is dead too, and so are access tokens of the grant.
+    assert _refresh(client, rp, second["refresh_token"]).json["error"] == "invalid_grant"
+    assert client.get("/userinfo", headers={"Authorization": "Bearer " + second["access_token"]}).status_code == 401
+
+
+def test_scope_may_narrow_but_not_widen(client: FlaskClient, rp, citizen) -> None:
+    first = _tokens(client, rp, citizen)
+    narrowed = _refresh(client, rp, first["refresh_token"], scope="openid profile")
+    assert narrowed.status_code == 200 and narrowed.json["scope"] == "openid profile"
+    widened = _refresh(client, rp, narrowed.json["refresh_token"], scope="openid profile email phone")
+    assert widened.status_code == 400 and widened.json["error"] == "invalid_scope"
+
+
+def test_refresh_token_is_bound_to_its_client(client: FlaskClient, rp, citizen) -> None:
+    first = _tokens(client, rp, citizen)
+    other = register_client(skip_consent=True)
+    assert _refresh(client, other, first["refresh_token"]).json["error"] == "invalid_grant"
+
+
+def test_locked_account_cannot_refresh(client: FlaskClient, rp, citizen) -> None:
+    from idp.identity import accounts
+
+    first = _tokens(client, rp, citizen)
+    accounts.lock(citizen.id_number)
+    assert _refresh(client, rp, first["refresh_token"]).json["error"] == "invalid_grant"
+
+
+def test_unknown_refresh_token(client: FlaskClient, rp) -> None:
+    assert _refresh(client, rp, "dnr_nothing").json["error"] == "invalid_grant"
+
+
+def test_public_client_refreshes_with_its_client_id(client: FlaskClient, citizen) -> None:
+    public = register_client(token_endpoint_auth_method="none", skip_consent=True)
+    pair = pkce()
+    _, answer = code_flow(client, public, citizen, code_challenge=pair.challenge, code_challenge_method="S256")
+    first = exchange(client, public, answer["code"], client_id=public.client_id, code_verifier=pair.verifier).json
+    response = client.post("/token", data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"],
+                                           "client_id": public.client_id})
+    assert response.status_code == 200 and response.json["refresh_token"] != first["refresh_token"]
