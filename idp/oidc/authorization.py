@@ -41,7 +41,8 @@ class AuthorizationRequest:
     prompt: list[str] = field(default_factory=list)
     max_age: int | None = None
     login_hint: str | None = None
-    id_token_hint_sub: str | None = None
+    # The only person a code may be issued for: from id_token_hint or a claims sub value (§5.5.1).
+    expected_sub: str | None = None
     ui_locales: str | None = None
     acr_values: list[str] = field(default_factory=list)
     claims: dict[str, Any] | None = None
@@ -199,11 +200,26 @@ def _check_id_token_hint(params: MultiDict[str, str]) -> str | None:
     return claims["sub"]
 
 
+def _expected_sub(hinted: str | None, claims: dict[str, Any] | None) -> str | None:
+    """The subject the request names, by id_token_hint and/or a ``sub`` value in the claims parameter."""
+    named = {hinted} if hinted else set()
+    for member in (claims or {}).values():
+        sub = (member or {}).get("sub")
+        if isinstance(sub, dict) and "value" in sub:
+            if not isinstance(sub["value"], str):
+                raise invalid_request("claims sub value must be a string")
+            named.add(sub["value"])
+    if len(named) > 1:
+        raise invalid_request("id_token_hint and the claims parameter name different subjects")
+    return named.pop() if named else None
+
+
 def parse(params: MultiDict[str, str], client: Client, redirect_uri: str) -> AuthorizationRequest:
     """Check everything after the client: raises AuthorizationError, to be sent to the client."""
     _check_response(params, client)
     scope = _check_scope(params, client)
     challenge, method = _check_pkce(params, client)
+    claims = _check_claims(params)
     return AuthorizationRequest(
         client_id=client.client_id,
         redirect_uri=redirect_uri,
@@ -216,8 +232,8 @@ def parse(params: MultiDict[str, str], client: Client, redirect_uri: str) -> Aut
         prompt=_check_prompt(params),
         max_age=_check_max_age(params),
         login_hint=_single(params, "login_hint"),
-        id_token_hint_sub=_check_id_token_hint(params),
+        expected_sub=_expected_sub(_check_id_token_hint(params), claims),
         ui_locales=_single(params, "ui_locales"),
         acr_values=(_single(params, "acr_values") or "").split(),
-        claims=_check_claims(params),
+        claims=claims,
     )

@@ -8,17 +8,20 @@ SHA-256 in constant time (see the client registry); private_key_jwt assertions a
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from authlib.oauth2.rfc6749 import ClientMixin
+from authlib.oauth2.rfc6749.errors import InvalidClientError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
-from flask import current_app, url_for
+from joserfc import jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy.exc import IntegrityError
 
 from idp.storage import db
 from idp.storage.clients import Client, ClientAssertionJti
 
-from . import client_policy, client_registry
+from . import client_jwks, client_policy, client_registry, keys, urls
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 
@@ -65,11 +68,22 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
     CLIENT_AUTH_METHOD = "private_key_jwt"
 
     def get_audiences(self) -> list[str]:
-        issuer = current_app.config["IDP_ISSUER"]
-        return [issuer, issuer + url_for("oidc.token")]
+        return [urls.issuer(), urls.endpoint("oidc.token")]
 
     def resolve_client_public_key(self, client: OAuthClient) -> KeySet:
-        return KeySet.import_key_set(client.row.jwks or {"keys": []})
+        try:
+            return client_jwks.key_set(client.row)
+        except client_jwks.NoClientKeys as exc:
+            raise InvalidClientError(description=f"no usable client keys: {exc}") from exc
+
+    def process_assertion_claims(self, assertion: str, resolve_key: Any) -> dict[str, Any]:
+        """Decode with the algorithms we advertise only (Authlib's default list lacks EdDSA and has HS256)."""
+        try:
+            token = jwt.decode(assertion, resolve_key, registry=keys.REGISTRY)
+        except (JoseError, ValueError) as exc:
+            raise InvalidClientError(description=getattr(exc, "description", "invalid client assertion")) from exc
+        self.verify_claims(token.claims)
+        return token.claims
 
     def validate_jti(self, claims: dict, jti: str) -> bool:  # type: ignore[type-arg]
         """Record the jti; False when it was already used (a replayed assertion)."""

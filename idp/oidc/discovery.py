@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, url_for
+from flask import current_app
 
 from idp.authn.levels import ACR_VALUES
 
+from . import keys, urls
 from .client_auth import AUTH_METHODS
 from .scopes import SCOPE_CLAIMS, SUPPORTED_SCOPES
 
@@ -18,10 +19,8 @@ EXTENSION = "dangnhap.discovery"
 
 
 def _build() -> dict[str, Any]:
-    issuer = current_app.config["IDP_ISSUER"]
-
-    def endpoint(name: str) -> str:
-        return issuer + url_for(name)
+    issuer = urls.issuer()
+    endpoint = urls.endpoint
 
     algs = list(current_app.config["IDP_SIGNING_ALGS"])
     claims = sorted({c for names in SCOPE_CLAIMS.values() for c in names} | {
@@ -39,7 +38,7 @@ def _build() -> dict[str, Any]:
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
-        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+        "token_endpoint_auth_signing_alg_values_supported": keys.ASSERTION_ALGS,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": claims,
         "claims_parameter_supported": True,

@@ -18,4 +18,6 @@ def jwks() -> Response:
     response = jsonify(keys.jwks())
     response.cache_control.public = True
     response.cache_control.max_age = 300
+    # Public keys: browser-based relying parties on other origins may fetch them.
+    response.headers["Access-Control-Allow-Origin"] = "*"
     return response

@@ -37,6 +37,8 @@ _GENERATE: dict[str, Callable[[KeyParameters], Key]] = {
     "ES256": lambda params: ECKey.generate_key("P-256", parameters=params),
     "EdDSA": lambda params: OKPKey.generate_key("Ed25519", parameters=params),
 }
+# Every JWS algorithm we accept anywhere (our tokens, client assertions): asymmetric ones only.
+ASSERTION_ALGS = list(_GENERATE)
 # A retired key stays published this much longer than the longest-lived token it signed: relying
 # parties' clock skew.
 _LEEWAY = timedelta(seconds=60)
@@ -66,7 +68,8 @@ class _Algorithms(JWSRegistry):
         return self.algorithms[name]
 
 
-_REGISTRY = _Algorithms()
+# Public: every JWS we accept (ours, and client assertions) is limited to these algorithms.
+REGISTRY = _Algorithms()
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ def sign(claims: dict[str, Any], *, alg: str = "RS256", typ: str = "JWT") -> str
     if key is None:
         raise UnknownAlgorithm(f"{alg!r} is not in IDP_SIGNING_ALGS")
     # One key and its kid, explicitly: given a key set and no kid, joserfc would pick a key at random.
-    return jwt.encode({"alg": alg, "kid": key.kid, "typ": typ}, claims, key, registry=_REGISTRY)
+    return jwt.encode({"alg": alg, "kid": key.kid, "typ": typ}, claims, key, registry=REGISTRY)
 
 
 def verify(token: str, *, typ: str | None = None) -> dict[str, Any]:
@@ -116,7 +119,7 @@ def verify(token: str, *, typ: str | None = None) -> dict[str, Any]:
         return key
 
     try:
-        decoded = jwt.decode(token, key_for, registry=_REGISTRY)
+        decoded = jwt.decode(token, key_for, registry=REGISTRY)
     except (JoseError, ValueError) as exc:
         raise InvalidSignature(type(exc).__name__) from exc
     if typ is not None and decoded.header.get("typ") != typ:

@@ -47,8 +47,12 @@ def _login_needed(request: AuthorizationRequest, session: SsoSession | None, pro
         return True
     if request.max_age is not None and (now - session.auth_time).total_seconds() > request.max_age:
         return True
-    # A hint naming someone else than the signed-in person: they must sign in as that person.
-    return request.id_token_hint_sub is not None and request.id_token_hint_sub != session.subject.sub
+    # The request names someone else than the signed-in person: they must sign in as that person.
+    return _someone_else(request, session)
+
+
+def _someone_else(request: AuthorizationRequest, session: SsoSession) -> bool:
+    return request.expected_sub is not None and request.expected_sub != session.subject.sub
 
 
 def _consent_needed(request: AuthorizationRequest, client: Client, session: SsoSession,
@@ -65,6 +69,9 @@ def next_prompt(request: AuthorizationRequest, client: Client, session: SsoSessi
                 progress: Progress, now: datetime) -> str | None:
     """The first step still needed, or None when a code may be issued now."""
     needed: str | None = None
+    if session is not None and progress.signed_in_here and _someone_else(request, session):
+        # OIDC Core §3.1.2.1/§5.5.1: a positive answer only for the person the request named.
+        raise AuthorizationError("login_required", "signed in as someone other than the request names")
     if _login_needed(request, session, progress, now):
         needed = LOGIN
     elif "select_account" in request.prompt and not progress.account_selected and not progress.signed_in_here:

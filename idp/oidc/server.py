@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from flask import Flask, current_app
 
 from idp.storage import clients
@@ -23,6 +25,21 @@ class Server(AuthorizationServer):
 
     def save_token(self, token: dict, request: object) -> None:  # type: ignore[type-arg]
         """Unused: our grants store what they issue themselves."""
+
+    def authenticate_client(self, request: OAuth2Request, methods: list[str], endpoint: str = "token"):  # type: ignore[no-untyped-def]
+        # RFC 6749 §2.3: a client MUST NOT use more than one authentication method in a request.
+        presented = [request.headers.get("Authorization", "").lower().startswith("basic "),
+                     "client_secret" in request.form, "client_assertion" in request.form]
+        if sum(presented) > 1:
+            raise InvalidRequestError("more than one client authentication method")
+        return super().authenticate_client(request, methods, endpoint)
+
+    def create_token_response(self, request: object = None):  # type: ignore[no-untyped-def]
+        oauth_request = self.create_oauth2_request(request)
+        if not oauth_request.payload.grant_type:
+            # RFC 6749 §5.2: a missing parameter is invalid_request, not unsupported_grant_type.
+            return self.handle_error_response(oauth_request, InvalidRequestError("grant_type is required"))
+        return super().create_token_response(request)
 
 
 def init_app(app: Flask) -> None:

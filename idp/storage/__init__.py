@@ -14,10 +14,10 @@ from flask import Flask
 from flask_migrate import Migrate
 from sqlalchemy import text
 
-from . import audit_events, clients, grants, interactions, keys, orgunits, sessions, subjects, throttle
+from . import audit_events, clients, grants, interactions, keys, logout, orgunits, sessions, subjects, throttle
 from .base import Base, db, utcnow
 
-__all__ = ["Base", "audit_events", "clients", "db", "grants", "init_app", "interactions", "keys", "orgunits",
+__all__ = ["Base", "audit_events", "clients", "db", "grants", "init_app", "interactions", "keys", "logout", "orgunits",
            "ping", "rollback", "sessions", "subjects", "throttle", "transaction", "utcnow"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, make_response, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -56,14 +56,21 @@ def _json_error(status: int) -> tuple[Response, int]:
     return jsonify(error=error, error_description=HTTP_STATUS_CODES.get(status, "error")), status
 
 
-def _http_error(error: HTTPException) -> tuple[str, int] | tuple[Response, int] | HTTPException:
+def _http_error(error: HTTPException) -> Response | HTTPException:
     if error.code is None or error.code < 400:
         return error
     if _wants_json():
-        return _json_error(error.code)
-    if isinstance(error, CSRFError):
-        return render_error(400, *CSRF_MESSAGE)
-    return render_error(error.code)
+        body, status = _json_error(error.code)
+    elif isinstance(error, CSRFError):
+        body, status = render_error(400, *CSRF_MESSAGE)
+    else:
+        body, status = render_error(error.code)
+    response = make_response(body, status)
+    # Keep what the error itself says in headers (e.g. Allow on 405, RFC 9110 §15.5.6).
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
 
 
 def _unexpected(error: Exception) -> tuple[str, int] | tuple[Response, int]:

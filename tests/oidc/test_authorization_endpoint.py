@@ -222,3 +222,30 @@ def test_redirect_keeps_the_registered_query(client: FlaskClient, citizen) -> No
     location = client.get("/authorize", query_string=params).headers["Location"]
     query = parse_qs(urlsplit(location).query)
     assert query["tenant"] == ["1"] and "code" in query
+
+
+def _id_token_for(client: FlaskClient, rp, person) -> str:  # type: ignore[no-untyped-def]
+    from tests.helpers.oidc import exchange
+
+    _, answer = code_flow(client, rp, person)
+    return exchange(client, rp, answer["code"]).json["id_token"]
+
+
+def test_id_token_hint_of_the_signed_in_person_gives_a_code(client: FlaskClient, rp, citizen) -> None:
+    hint = _id_token_for(client, rp, citizen)
+    assert "code" in redirect_params(_authorize(client, rp, id_token_hint=hint, prompt="none"))
+
+
+def test_id_token_hint_of_someone_else(client: FlaskClient, rp, citizen, make_citizen) -> None:
+    other = make_citizen(full_name="Lê Văn Cường")
+    hint = _id_token_for(client, rp, other)
+    client.delete_cookie("dn_sso")
+    sign_in(client, citizen.id_number, citizen.password)
+    assert redirect_params(_authorize(client, rp, id_token_hint=hint, prompt="none"))["error"] == "login_required"
+    # Without prompt=none the person is asked to sign in as the hinted person; signing in as
+    # anyone else ends with an error, never with a code for the wrong person.
+    response = _authorize(client, rp, id_token_hint=hint)
+    assert "/interaction/" in response.headers["Location"]
+    assert redirect_params(drive(client, response, citizen))["error"] == "login_required"
+    response = _authorize(client, rp, id_token_hint=hint)
+    assert "code" in redirect_params(drive(client, response, other))

@@ -1,0 +1,81 @@
+"""What single logout needs to remember: who took part in a session, what must still be told.
+
+Participants are keyed by the session's public ``sid`` (not its row) because they are read after the
+session row is gone: ending a session is what makes us notify them. Back-channel deliveries are rows
+so that a notification survives a restart of the process that was sending it.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Enum, ForeignKey, String, Text, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, UtcDateTime, db
+
+
+class SessionParticipant(Base):
+    """A client that received tokens within an SSO session (and the ``sid`` it was given)."""
+
+    __tablename__ = "session_participant"
+    __table_args__ = (UniqueConstraint("sid", "client_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sid: Mapped[str] = mapped_column(String(64), index=True)
+    client_id: Mapped[str] = mapped_column(String(128))
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subject.id", ondelete="CASCADE"), index=True)
+    first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class LogoutDelivery(Base):
+    """One back-channel logout token to POST to one client, retried with back-off until done."""
+
+    __tablename__ = "logout_delivery"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(128))
+    uri: Mapped[str] = mapped_column(Text)
+    # The logout token's claims; it is signed when sent, so its iat/exp are fresh on every attempt.
+    claims: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[DeliveryStatus] = mapped_column(
+        Enum(DeliveryStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        index=True,
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    # A worker that took the row holds it until then (another worker may take it after a crash).
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+
+
+class RevokedAccessToken(Base):
+    """A revoked JWT access token (RFC 7009), remembered by ``jti`` until it would have expired."""
+
+    __tablename__ = "revoked_access_token"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+def participants(sid: str) -> list[SessionParticipant]:
+    return list(db.session.execute(select(SessionParticipant).where(SessionParticipant.sid == sid)).scalars())
+
+
+def add(*rows: Base) -> None:
+    db.session.add_all(rows)
+    db.session.flush()
+
+
+def is_revoked(jti: str) -> bool:
+    return db.session.get(RevokedAccessToken, jti) is not None
