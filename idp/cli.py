@@ -9,10 +9,12 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from idp import demo
+from idp import demo, maintenance
 from idp.identity import accounts
+from idp.oidc import end_session
 from idp.oidc.clients_cli import client_group
 from idp.oidc.keys_cli import keys_group
+from idp.storage import utcnow
 
 idp_group = AppGroup("idp", help="dangnhap administration.")
 user_group = AppGroup("user", help="Citizens' local accounts.")
@@ -89,6 +91,24 @@ def user_unlock(identifier: str) -> None:
     """Unlock an account and clear its failed sign-in counter."""
     subject = _run(accounts.unlock, identifier)
     click.echo(f"unlocked sub={subject.sub}")
+
+
+@user_group.command("sign-out-everywhere")
+@click.argument("identifier")
+def user_sign_out_everywhere(identifier: str) -> None:
+    """End every session of an account; its applications are told (back-channel logout)."""
+    subject = _run(accounts.require, identifier)
+    end_session.sign_out_everywhere(subject, ip=None, actor="cli")
+    click.echo(f"signed out everywhere: sub={subject.sub}")
+
+
+@idp_group.command("purge")
+def purge() -> None:
+    """Delete what has expired (sessions are ended with single logout). Safe to run any time."""
+    result = maintenance.purge(utcnow())
+    click.echo(f"ended {result.sessions} expired sessions")
+    for name, count in result.rows.items():
+        click.echo(f"deleted {count} {name}")
 
 
 @demo_group.command("seed")

@@ -69,19 +69,7 @@ def sign_in(attempt: Attempt) -> Result:
         if attempt.previous_token:
             previous = sso.resume(attempt.previous_token, now)
             if previous is not None:
-                sso.end(previous)
+                sso.end(previous, reason="replaced")
         session, token = sso.start(subject, amr=["pwd"], now=now, ip=attempt.ip, user_agent=attempt.user_agent)
         audit.record("login.success", subject=subject, ip=attempt.ip, amr="pwd", sid=session.sid)
     return Result(Outcome.SIGNED_IN, session=session, token=token)
-
-
-def sign_out(token: str, ip: str) -> bool:
-    """End the session behind ``token``; False when there was none."""
-    now = utcnow()
-    with transaction():
-        row = sso.resume(token, now)
-        if row is None:
-            return False
-        audit.record("logout", subject=row.subject, ip=ip, sid=row.sid)
-        sso.end(row)
-    return True

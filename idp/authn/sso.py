@@ -12,11 +12,16 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from blinker import Namespace
 from flask import current_app
 
 from idp.storage import sessions
 from idp.storage.sessions import SsoSession
 from idp.storage.subjects import Subject, SubjectStatus
+
+_signals = Namespace()
+# Sent with ``session=`` (the row, still present) and ``reason=`` just before a session row is deleted.
+session_ended = _signals.signal("session-ended")
 
 
 @dataclass(frozen=True)
@@ -66,17 +71,27 @@ def resume(token: str, now: datetime) -> SsoSession | None:
     if row is None:
         return None
     if not is_live(row, now):
-        sessions.delete_session(row)
+        end(row, reason="expired")
         return None
     if now - row.last_seen_at >= lifetimes().touch:
         row.last_seen_at = now
     return row
 
 
-def end(row: SsoSession) -> None:
+def end(row: SsoSession, *, reason: str) -> None:
+    """End one session. Listeners of ``session_ended`` (single logout) act in the same transaction,
+    so a session is never gone without its applications being told, nor told without being gone."""
+    session_ended.send(current_app._get_current_object(), session=row, reason=reason)  # type: ignore[attr-defined]
     sessions.delete_session(row)
 
 
-def end_all(subject: Subject) -> int:
-    """End every session of ``subject`` (account locked, password changed by an operator)."""
-    return sessions.delete_for_subject(subject.id)
+def sessions_of(subject: Subject) -> list[SsoSession]:
+    return sessions.for_subject(subject.id)
+
+
+def end_all(subject: Subject, *, reason: str) -> int:
+    """End every session of ``subject`` (sign out everywhere, account locked, password reset)."""
+    rows = sessions_of(subject)
+    for row in rows:
+        end(row, reason=reason)
+    return len(rows)

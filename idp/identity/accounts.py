@@ -58,7 +58,8 @@ def _check_password(password: str, *identifiers: str | None) -> None:
         raise AccountError(f"password rejected: {exc.reason.replace('_', ' ')}") from exc
 
 
-def _require(identifier: str) -> Subject:
+def require(identifier: str) -> Subject:
+    """The citizen known by ``identifier``; raises UnknownAccount."""
     subject = local.find(identifier)
     if subject is None:
         raise UnknownAccount("no citizen account with this identifier")
@@ -68,19 +69,19 @@ def _require(identifier: str) -> Subject:
 def set_password(identifier: str, password: str, *, actor: str = "cli") -> Subject:
     """Replace the password and end the account's sessions (whoever knew the old one is out)."""
     with transaction():
-        subject = _require(identifier)
+        subject = require(identifier)
         _check_password(password, identifier, subject.email)
         subjects.set_password(subject, passwords.hash_password(password))
-        ended = sso.end_all(subject)
+        ended = sso.end_all(subject, reason="password_set")
         audit.record("account.password_set", subject=subject, actor=actor, sessions_ended=ended)
     return subject
 
 
 def lock(identifier: str, *, actor: str = "cli") -> Subject:
     with transaction():
-        subject = _require(identifier)
+        subject = require(identifier)
         subject.status = SubjectStatus.LOCKED
-        ended = sso.end_all(subject)
+        ended = sso.end_all(subject, reason="account_locked")
         audit.record("account.locked", subject=subject, actor=actor, sessions_ended=ended)
     return subject
 
@@ -88,7 +89,7 @@ def lock(identifier: str, *, actor: str = "cli") -> Subject:
 def unlock(identifier: str, *, actor: str = "cli") -> Subject:
     """Undo an operator lock and forget recent failed sign-ins (the temporary lock too)."""
     with transaction():
-        subject = _require(identifier)
+        subject = require(identifier)
         subject.status = SubjectStatus.ACTIVE
         throttle.clear(throttle.account_key(identifier, subject.sub))
         audit.record("account.unlocked", subject=subject, actor=actor)

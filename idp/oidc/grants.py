@@ -34,7 +34,7 @@ from idp.storage import grants as grant_rows
 from idp.storage.grants import AuthorizationCode, Grant, RefreshToken
 from idp.storage.subjects import SubjectStatus
 
-from . import client_policy, tokens
+from . import client_policy, logout, tokens
 from .client_auth import AUTH_METHODS, OAuthClient
 
 _VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
@@ -112,6 +112,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                       expires_at=now + timedelta(seconds=current_app.config["IDP_REFRESH_TOKEN_LIFETIME_SECONDS"]))
         grant_rows.add(grant)
         code.grant_id = grant.id
+        if code.sid is not None:
+            logout.record_participation(code.sid, client.client_id, code.subject_id, now)
         grant.subject = code.subject
         access, expires_in = tokens.access_token(client.row, scope=code.scope, now=now, grant=grant)
         refresh = (tokens.refresh_token(grant, scope=code.scope, now=now)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from flask import make_response, redirect, render_template, request, session, url_for
+from flask import redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from werkzeug.wrappers import Response
@@ -84,22 +84,4 @@ def login_submit() -> Response | tuple[str, int]:
     else:
         response = redirect(safe_next(request.form.get("next")) or url_for("portal.account"))
     sso_cookie.set_cookie(response, result.token)
-    return response
-
-
-@bp.get("/logout")
-def logout_page() -> str:
-    if sso_cookie.current() is None:
-        return render_template("portal/signed_out.html")
-    return render_template("portal/logout.html")
-
-
-@bp.post("/logout")
-def logout_submit() -> Response:
-    token = sso_cookie.raw_token()
-    if token:
-        login.sign_out(token, ip=client.ip())
-    session.pop("csrf_token", None)
-    response = make_response(render_template("portal/signed_out.html"))
-    sso_cookie.clear_cookie(response)
     return response

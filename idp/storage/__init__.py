@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from flask_migrate import Migrate
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from . import audit_events, clients, grants, interactions, keys, logout, orgunits, sessions, subjects, throttle
 from .base import Base, db, utcnow
@@ -23,9 +24,19 @@ __all__ = ["Base", "audit_events", "clients", "db", "grants", "init_app", "inter
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
+def _sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
+    """SQLite ignores foreign keys (and ON DELETE CASCADE) unless asked, per connection."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
 def init_app(app: Flask) -> None:
     db.init_app(app)
     Migrate(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            event.listen(db.engine, "connect", _sqlite_foreign_keys)
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, delete, select
+from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, UtcDateTime, db
@@ -55,6 +55,6 @@ def delete_session(row: SsoSession) -> None:
     db.session.flush()
 
 
-def delete_for_subject(subject_id: int) -> int:
-    result = db.session.execute(delete(SsoSession).where(SsoSession.subject_id == subject_id))
-    return result.rowcount or 0
+def for_subject(subject_id: int) -> list[SsoSession]:
+    return list(db.session.execute(
+        select(SsoSession).where(SsoSession.subject_id == subject_id).order_by(SsoSession.id)).scalars())
