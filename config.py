@@ -3,7 +3,7 @@
 `create_app` reads this module first, then any environment variable of the same name (``IDP_*``), then
 the mapping passed to ``create_app(config)``. An environment value is converted to the type of the default
 below (``int``, ``float``, ``bool`` from ``1/0/true/false/yes/no``, ``tuple`` from a space-separated
-list). ``None`` defaults take the environment string as it is.
+list, ``dict`` from a JSON object). Other defaults take the environment string as it is.
 
 The defaults serve the embedded development deployment (SQLite, demo data, Thanh Hóa branding); a
 production deployment sets ``IDP_ENV=production`` and at least the secrets, the issuer and the database.
@@ -101,3 +101,58 @@ IDP_SIGNING_ALGS = ("RS256", "ES256", "EdDSA")
 # How long a worker may keep the signing keys it read from the database before reading them again;
 # a rotation done by any process is seen by every worker within this time.
 IDP_KEY_CACHE_SECONDS = 1.0
+
+# --- Back-channel logout (OpenID Connect Back-Channel Logout 1.0) ---------------------------------------
+# When a session ends, each application that took part in it and registered a backchannel_logout_uri
+# is sent a logout token from a background thread; pending deliveries are rows, so a restart loses none.
+# Seconds an application has to answer one delivery attempt.
+IDP_BACKCHANNEL_TIMEOUT_SECONDS = 5
+# Attempts before a delivery is given up and audited as logout.backchannel.failed.
+IDP_BACKCHANNEL_MAX_ATTEMPTS = 4
+# After the n-th failed attempt the next waits RETRY_BASE * 2^(n-1) seconds (2, 4, 8 s by default).
+IDP_BACKCHANNEL_RETRY_BASE_SECONDS = 2.0
+# While deliveries are pending, each worker looks this often for retries that are due and for
+# deliveries another process left (it stopped, or died holding them).
+IDP_BACKCHANNEL_POLL_SECONDS = 5.0
+
+# --- Officials' directory (LDAP) ---------------------------------------------------------------------
+# Servers, tried in order (failover): ldap://host:389 (with IDP_LDAP_START_TLS) or ldaps://host:636.
+# Empty: no directory; officials' identifiers are then answered like unknown ones.
+IDP_LDAP_URLS = ()
+# The service account that searches the directory (read access to people and groups, not passwords).
+IDP_LDAP_BIND_DN = ""
+IDP_LDAP_BIND_PASSWORD = ""
+# Where people are, and which entries are people.
+IDP_LDAP_USER_BASE = ""
+IDP_LDAP_USER_FILTER = "(objectClass=inetOrgPerson)"
+# Attributes a person may sign in with (uid, and mail for the officials' e-mail domain).
+IDP_LDAP_LOGIN_ATTRIBUTES = ("uid", "mail")
+# Where groups are. Membership is read from the group entries (groupOfNames member), so no overlay
+# is needed on the directory side.
+IDP_LDAP_GROUP_BASE = ""
+IDP_LDAP_GROUP_FILTER = "(objectClass=groupOfNames)"
+# ldap:// servers: upgrade with StartTLS (required in production). Certificates are always validated
+# against IDP_LDAP_CA_FILE (or the system's CAs when empty) for StartTLS and ldaps://.
+IDP_LDAP_START_TLS = False
+IDP_LDAP_CA_FILE = ""
+# Seconds to connect and to wait for each answer; a person never waits much longer than this.
+IDP_LDAP_TIMEOUT = 3.0
+# A server that failed is not tried again for this many seconds (others are tried meanwhile).
+IDP_LDAP_RETRY_SECONDS = 30.0
+# Directory attribute for each of our fields (JSON object in the environment).
+IDP_LDAP_ATTRIBUTES = {
+    "uid": "uid",
+    "name": "cn",
+    "email": "mail",
+    "phone": "telephoneNumber",
+    "title": "title",
+    "unit": "departmentNumber",
+}
+# Group DN → role (JSON object in the environment); groups not listed give no role.
+IDP_LDAP_ROLE_MAP: dict[str, str] = {}
+# Entries matching this filter are disabled: refused at sign-in, disabled here by the sync.
+IDP_LDAP_DISABLED_FILTER = "(employeeType=disabled)"
+# E-mail domains of officials: such addresses sign in against the directory, never as citizens.
+IDP_LDAP_EMAIL_DOMAINS = ("thanhhoa.gov.vn",)
+# Entries per page when the sync reads the whole directory.
+IDP_LDAP_PAGE_SIZE = 1000

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import sys
-from datetime import date
+from collections.abc import Callable
+from datetime import date, datetime
 
 import click
 from flask import Flask
 from flask.cli import AppGroup
 
 from idp import demo, maintenance
-from idp.identity import accounts
-from idp.oidc import end_session
+from idp.identity import accounts, ldap
+from idp.identity import sync as directory_sync
+from idp.oidc import backchannel, end_session
 from idp.oidc.clients_cli import client_group
 from idp.oidc.keys_cli import keys_group
+from idp.oidc.logout_cli import logout_group
 from idp.storage import utcnow
 
 idp_group = AppGroup("idp", help="dangnhap administration.")
@@ -23,6 +27,21 @@ idp_group.add_command(user_group)
 idp_group.add_command(demo_group)
 idp_group.add_command(keys_group)
 idp_group.add_command(client_group)
+idp_group.add_command(logout_group)
+
+
+def _tells_applications(command: Callable[..., None]) -> Callable[..., None]:
+    """For commands that may end sessions: send the queued back-channel logout tokens before exiting
+    (this short-lived process's background sender would die with it; retries stay with the workers)."""
+
+    @functools.wraps(command)
+    def run(*args: object, **kwargs: object) -> None:
+        command(*args, **kwargs)
+        outcomes = backchannel.deliver_due(utcnow())
+        if outcomes:
+            click.echo("back-channel logout: " + ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items())))
+
+    return run
 
 
 def _read_password() -> str:
@@ -71,6 +90,7 @@ def user_create(id_number: str, full_name: str, email: str | None, phone: str | 
 @user_group.command("set-password")
 @click.argument("identifier")
 @click.option("--password-stdin", is_flag=True, required=True, help="Read the password from standard input.")
+@_tells_applications
 def user_set_password(identifier: str, password_stdin: bool) -> None:
     """Set a citizen's password (ends their sessions)."""
     subject = _run(accounts.set_password, identifier, _read_password())
@@ -79,6 +99,7 @@ def user_set_password(identifier: str, password_stdin: bool) -> None:
 
 @user_group.command("lock")
 @click.argument("identifier")
+@_tells_applications
 def user_lock(identifier: str) -> None:
     """Lock an account and end its sessions."""
     subject = _run(accounts.lock, identifier)
@@ -95,6 +116,7 @@ def user_unlock(identifier: str) -> None:
 
 @user_group.command("sign-out-everywhere")
 @click.argument("identifier")
+@_tells_applications
 def user_sign_out_everywhere(identifier: str) -> None:
     """End every session of an account; its applications are told (back-channel logout)."""
     subject = _run(accounts.require, identifier)
@@ -103,12 +125,51 @@ def user_sign_out_everywhere(identifier: str) -> None:
 
 
 @idp_group.command("purge")
+@_tells_applications
 def purge() -> None:
     """Delete what has expired (sessions are ended with single logout). Safe to run any time."""
     result = maintenance.purge(utcnow())
     click.echo(f"ended {result.sessions} expired sessions")
     for name, count in result.rows.items():
         click.echo(f"deleted {count} {name}")
+
+
+ldap_group = AppGroup("ldap", help="The officials' directory.")
+idp_group.add_command(ldap_group)
+
+
+@ldap_group.command("sync")
+@click.option("--changed-since", default=None,
+              help="Only entries modified since this time (ISO 8601, e.g. 2026-11-26T08:00:00+07:00).")
+@_tells_applications
+def ldap_sync(changed_since: str | None) -> None:
+    """Create, update and disable officials from the directory (full unless --changed-since)."""
+    since = None
+    if changed_since is not None:
+        try:
+            since = datetime.fromisoformat(changed_since)
+        except ValueError as exc:
+            raise click.BadParameter("expected an ISO 8601 time", param_hint="--changed-since") from exc
+        if since.tzinfo is None:
+            raise click.BadParameter("give a time zone (e.g. +07:00 or Z)", param_hint="--changed-since")
+    try:
+        summary = directory_sync.sync(since)
+    except ldap.DirectoryUnavailable as exc:
+        raise click.ClickException(f"directory unavailable: {exc}") from exc
+    click.echo(f"{'incremental' if since else 'full'} sync: {summary.line()}")
+
+
+@ldap_group.command("check")
+def ldap_check() -> None:
+    """Check the directory settings and reach every configured server."""
+    directory = ldap.directory()
+    if not directory.enabled:
+        raise click.ClickException("IDP_LDAP_URLS is empty: no directory is configured")
+    results = directory.check()
+    for url, state in results:
+        click.echo(f"{url}: {state}")
+    if not any(state == "ok" for _, state in results):
+        raise click.ClickException("no directory server is usable")
 
 
 @demo_group.command("seed")

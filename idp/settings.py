@@ -6,6 +6,7 @@ function, and so that development secrets are generated in exactly one place.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from collections.abc import Mapping
@@ -40,6 +41,14 @@ def _convert(name: str, raw: str, default: Any) -> Any:
             raise ConfigError(f"{name}: expected a number, got {raw!r}") from exc
     if isinstance(default, tuple):
         return tuple(raw.split())
+    if isinstance(default, dict):
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{name}: expected a JSON object") from exc
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name}: expected a JSON object")
+        return value
     return raw
 
 

@@ -1,30 +1,33 @@
 """The sign-in flow: throttle check, password check at the source that owns the identifier, session.
 
-One call is one transaction: the failure counters, the audit events and the new session are written
-together or not at all. The outcome says what the page must tell the person, and nothing more: a
-wrong password and an unknown identifier are the same outcome.
+Each outcome is one transaction (failure counters with their audit events; the new session with its
+event), and the directory is asked outside any transaction, since it waits on the network. The
+outcome says what the page must tell the person, and nothing more: a wrong password and an unknown
+identifier are the same outcome.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import datetime
 
 from idp import audit
-from idp.identity import local
+from idp.identity import ldap, linking, local, routing
 from idp.storage import transaction, utcnow
 from idp.storage.sessions import SsoSession
-from idp.storage.subjects import SubjectStatus
+from idp.storage.subjects import Subject, SubjectStatus
 
-from . import sso, throttle
+from . import passwords, sso, throttle
 
 
 class Outcome(enum.StrEnum):
     SIGNED_IN = "signed_in"
     INVALID = "invalid"  # wrong password or unknown identifier: never told apart
     THROTTLED = "throttled"  # locked or asked to wait; ``seconds`` says how long
-    ACCOUNT_LOCKED = "account_locked"  # locked by an operator
+    ACCOUNT_LOCKED = "account_locked"  # locked by an operator, or by the directory's password policy
     ACCOUNT_DISABLED = "account_disabled"
+    DIRECTORY_UNAVAILABLE = "directory_unavailable"  # officials only; citizens are unaffected
 
 
 @dataclass(frozen=True)
@@ -45,26 +48,53 @@ class Result:
     throttle: throttle.Verdict = throttle.ALLOWED
 
 
-def sign_in(attempt: Attempt) -> Result:
-    now = utcnow()
+def _refused(outcome: Outcome, event: str, attempt: Attempt, subject: Subject | None = None, **details: str) -> Result:
     with transaction():
-        subject = local.find(attempt.identifier) if local.owns(attempt.identifier) else None
-        account = throttle.account_key(attempt.identifier, subject.sub if subject else None)
-        verdict = throttle.check(account, attempt.ip, now)
-        if not verdict.allowed:
-            audit.record("login.throttled", subject=subject, ip=attempt.ip, reason=verdict.reason)
-            return Result(Outcome.THROTTLED, throttle=verdict)
-        if not local.verify_password(subject, attempt.password) or subject is None:
-            locked = throttle.record_failure(account, attempt.ip, now)
-            audit.record("login.failure", subject=subject, ip=attempt.ip,
-                         reason="password" if subject else "unknown_identifier")
-            if locked:
-                audit.record("login.locked", subject=subject, ip=attempt.ip)
-            return Result(Outcome.INVALID)
-        if subject.status != SubjectStatus.ACTIVE:
-            audit.record("login.refused", subject=subject, ip=attempt.ip, reason=subject.status.value)
-            outcome = Outcome.ACCOUNT_LOCKED if subject.status == SubjectStatus.LOCKED else Outcome.ACCOUNT_DISABLED
-            return Result(outcome)
+        audit.record(event, subject=subject, ip=attempt.ip, **details)
+    return Result(outcome)
+
+
+def _failed(attempt: Attempt, account: str, subject: Subject | None, now: datetime, reason: str) -> Result:
+    with transaction():
+        locked = throttle.record_failure(account, attempt.ip, now)
+        audit.record("login.failure", subject=subject, ip=attempt.ip, reason=reason)
+        if locked:
+            audit.record("login.locked", subject=subject, ip=attempt.ip)
+    return Result(Outcome.INVALID)
+
+
+def _directory_sign_in(attempt: Attempt, account: str, now: datetime) -> Result:
+    """Officials: an LDAP bind, outside any database transaction (it waits on the network)."""
+    try:
+        entry = ldap.directory().authenticate(attempt.identifier.strip(), attempt.password)
+    except ldap.DirectoryUnavailable:
+        return _refused(Outcome.DIRECTORY_UNAVAILABLE, "login.directory_unavailable", attempt)
+    except ldap.DirectoryAccountLocked:
+        return _refused(Outcome.ACCOUNT_LOCKED, "login.refused", attempt, reason="directory_locked")
+    except ldap.DirectoryAccountDisabled:
+        return _refused(Outcome.ACCOUNT_DISABLED, "login.refused", attempt, reason="directory_disabled")
+    if entry is None:
+        return _failed(attempt, account, None, now, reason="directory_password")
+    with transaction():
+        subject, created = linking.link_official(entry, now)
+        if created:
+            audit.record("account.linked", subject=subject, source=ldap.SOURCE)
+    return _signed_in(attempt, account, subject, now)
+
+
+def _local_sign_in(attempt: Attempt, account: str, subject: Subject | None, now: datetime) -> Result:
+    with transaction():  # a right password with outdated parameters is re-hashed here
+        right = local.verify_password(subject, attempt.password)
+    if not right or subject is None:
+        return _failed(attempt, account, subject, now, reason="password" if subject else "unknown_identifier")
+    return _signed_in(attempt, account, subject, now)
+
+
+def _signed_in(attempt: Attempt, account: str, subject: Subject, now: datetime) -> Result:
+    if subject.status != SubjectStatus.ACTIVE:
+        outcome = Outcome.ACCOUNT_LOCKED if subject.status == SubjectStatus.LOCKED else Outcome.ACCOUNT_DISABLED
+        return _refused(outcome, "login.refused", attempt, subject, reason=subject.status.value)
+    with transaction():
         throttle.clear(account)
         if attempt.previous_token:
             previous = sso.resume(attempt.previous_token, now)
@@ -73,3 +103,22 @@ def sign_in(attempt: Attempt) -> Result:
         session, token = sso.start(subject, amr=["pwd"], now=now, ip=attempt.ip, user_agent=attempt.user_agent)
         audit.record("login.success", subject=subject, ip=attempt.ip, amr="pwd", sid=session.sid)
     return Result(Outcome.SIGNED_IN, session=session, token=token)
+
+
+def sign_in(attempt: Attempt) -> Result:
+    """Check the identifier's budget, then its password at the one source that owns it."""
+    now = utcnow()
+    source = routing.source_for(attempt.identifier)
+    subject = local.find(attempt.identifier) if source == routing.Source.LOCAL else None
+    account = throttle.account_key(attempt.identifier, subject.sub if subject else None)
+    verdict = throttle.check(account, attempt.ip, now)
+    if not verdict.allowed:
+        with transaction():
+            audit.record("login.throttled", subject=subject, ip=attempt.ip, reason=verdict.reason)
+        return Result(Outcome.THROTTLED, throttle=verdict)
+    if source == routing.Source.DIRECTORY:
+        return _directory_sign_in(attempt, account, now)
+    if source is None:
+        passwords.burn(attempt.password)  # no source owns it: same work, same answer as a wrong password
+        return _failed(attempt, account, None, now, reason="unknown_identifier")
+    return _local_sign_in(attempt, account, subject, now)

@@ -34,11 +34,6 @@ class NewCitizen:
     birthdate: date | None = None
 
 
-def owns(identifier: str) -> bool:
-    """True for identifiers this source answers for: an ID-number shape or a non-government e-mail."""
-    return id_number.looks_like(identifier) or emails.normalise(identifier) is not None
-
-
 def find(identifier: str) -> Subject | None:
     """The citizen known by ``identifier`` (ID number or verified e-mail), if any."""
     if id_number.looks_like(identifier):

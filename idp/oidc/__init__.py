@@ -11,17 +11,21 @@ from flask import Flask
 from idp.web import csrf
 from idp.web import errors as web_errors
 
-from . import endpoints, jwks, server
+from . import backchannel, endpoints, jwks, logout, server, token_endpoints
 
 # Paths whose clients are programs: their errors are JSON (RFC 6749 §5.2), never HTML pages.
-API_PATHS = ("/token", "/userinfo", "/jwks", "/.well-known/")
+API_PATHS = ("/token", "/userinfo", "/revoke", "/introspect", "/jwks", "/.well-known/")
 
 
 def init_app(app: Flask) -> None:
     """Build this app's authorization server and register the protocol's endpoints."""
     server.init_app(app)
+    logout.init_app(app)
+    backchannel.init_app(app)
     # Relying parties post to these from their own pages (or servers): no CSRF token can exist.
     csrf.exempt(endpoints.bp)
+    csrf.exempt(token_endpoints.bp)
     app.register_blueprint(endpoints.bp)
+    app.register_blueprint(token_endpoints.bp)
     app.register_blueprint(jwks.bp)
     web_errors.register_api_paths(app, API_PATHS)

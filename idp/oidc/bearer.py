@@ -1,8 +1,9 @@
-"""Checking the access tokens presented to our own resources (userinfo, later introspection).
+"""Checking the access tokens presented to our own resources (userinfo, introspection).
 
-A token is good when it is our signature, typed ``at+jwt``, issued by us, not expired, and — for a
-person's token — its grant is still active and the person may still sign in. The grant check is what
-makes revocation, logout and code-reuse detection effective before the JWT expires.
+A token is good when it is our signature, typed ``at+jwt``, issued by us, not expired, not revoked
+by ``jti`` (RFC 7009), and — for a person's token — its grant is still active and the person may
+still sign in. The grant check is what makes refresh-token revocation, logout and code-reuse
+detection effective before the JWT expires.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from flask import current_app
 
-from idp.storage import grants
+from idp.storage import grants, logout
 from idp.storage.grants import Grant
 from idp.storage.subjects import SubjectStatus
 
@@ -47,6 +48,10 @@ def validate(token: str) -> AccessToken:
     exp = claims.get("exp")
     if not isinstance(exp, int) or exp <= time.time():
         raise InvalidToken("expired")
+    # RFC 9068 §2.2: every access token has a jti; a revoked one is remembered until it expires.
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or logout.is_revoked(jti):
+        raise InvalidToken("revoked")
     gid = claims.get("gid")
     if gid is None:
         return AccessToken(claims, None)

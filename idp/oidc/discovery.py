@@ -11,7 +11,7 @@ from flask import current_app
 
 from idp.authn.levels import ACR_VALUES
 
-from . import keys, urls
+from . import introspection, keys, revocation, urls
 from .client_auth import AUTH_METHODS
 from .scopes import SCOPE_CLAIMS, SUPPORTED_SCOPES
 
@@ -39,6 +39,12 @@ def _build() -> dict[str, Any]:
         "id_token_signing_alg_values_supported": algs,
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
         "token_endpoint_auth_signing_alg_values_supported": keys.ASSERTION_ALGS,
+        "revocation_endpoint": endpoint("oidc_tokens.revoke"),
+        "revocation_endpoint_auth_methods_supported": revocation.AUTH_METHODS,
+        "revocation_endpoint_auth_signing_alg_values_supported": keys.ASSERTION_ALGS,
+        "introspection_endpoint": endpoint("oidc_tokens.introspect"),
+        "introspection_endpoint_auth_methods_supported": introspection.AUTH_METHODS,
+        "introspection_endpoint_auth_signing_alg_values_supported": keys.ASSERTION_ALGS,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": claims,
         "claims_parameter_supported": True,
@@ -51,6 +57,11 @@ def _build() -> dict[str, Any]:
         "claims_locales_supported": ["vi"],
         "display_values_supported": ["page"],
         "authorization_response_iss_parameter_supported": True,
+        "end_session_endpoint": endpoint("portal.end_session_endpoint"),
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
+        "frontchannel_logout_supported": True,
+        "frontchannel_logout_session_supported": True,
     }
 
 

@@ -140,11 +140,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             audit.record("refresh_token.reused", subject=row.grant.subject, client=row.grant.client_id,
                          gid=row.grant.gid)
             return None
-        grant = row.grant
-        if (row.expires_at <= now or grant.revoked_at is not None or grant.expires_at <= now
-                or grant.subject.status != SubjectStatus.ACTIVE):
-            return None
-        return row
+        return row if tokens.refresh_token_usable(row, now) else None
 
     def _validate_request_token(self, client: OAuthClient) -> RefreshToken:
         value = self.request.form.get("refresh_token")

@@ -19,6 +19,7 @@ from idp.authn.levels import acr_for
 from idp.storage import grants
 from idp.storage.clients import Client
 from idp.storage.grants import Grant, RefreshToken
+from idp.storage.subjects import SubjectStatus
 
 from . import claims, keys
 
@@ -65,6 +66,14 @@ def refresh_token(grant: Grant, *, scope: str, now: datetime) -> str:
     grants.add(RefreshToken(token_hash=hash_token(value), grant_id=grant.id, scope=scope, created_at=now,
                             expires_at=expires_at))
     return value
+
+
+def refresh_token_usable(row: RefreshToken, now: datetime) -> bool:
+    """Not rotated, not expired, its grant alive and its person still allowed in (one rule for the
+    refresh grant and for introspection)."""
+    grant = row.grant
+    return (row.rotated_at is None and row.expires_at > now and grant.revoked_at is None
+            and grant.expires_at > now and grant.subject.status == SubjectStatus.ACTIVE)
 
 
 def _half_hash(value: str, alg: str) -> str:

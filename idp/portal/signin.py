@@ -35,6 +35,8 @@ def _messages(result: login.Result) -> tuple[str, int]:
         return _("This account has been locked. Please contact support."), 403
     if result.outcome == login.Outcome.ACCOUNT_DISABLED:
         return _("This account has been disabled. Please contact support."), 403
+    if result.outcome == login.Outcome.DIRECTORY_UNAVAILABLE:
+        return _("The directory is temporarily unavailable, please try again shortly."), 503
     return _("Wrong personal identification number/e-mail or password."), 200
 
 

@@ -12,22 +12,17 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, select, update
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from .base import Base, UtcDateTime, db
 from .subjects import Subject
 
 
-class Grant(Base):
-    __tablename__ = "oauth_grant"
+class _Authorized:
+    """Who authorized what, how they signed in: the part a code hands on to the grant it becomes."""
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    gid: Mapped[str] = mapped_column(String(64), unique=True)
     subject_id: Mapped[int] = mapped_column(ForeignKey("subject.id", ondelete="CASCADE"), index=True)
-    client_id: Mapped[str] = mapped_column(String(128), index=True)
     scope: Mapped[str] = mapped_column(Text)
-    # The SSO session's public id, when the grant was made inside one.
-    sid: Mapped[str | None] = mapped_column(String(64), index=True)
     auth_time: Mapped[datetime] = mapped_column(UtcDateTime)
     amr: Mapped[str] = mapped_column(String(64))
     acr: Mapped[str | None] = mapped_column(String(64))
@@ -35,35 +30,37 @@ class Grant(Base):
     claims_request: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+    @declared_attr
+    def subject(cls) -> Mapped[Subject]:
+        return relationship()
+
+
+class Grant(_Authorized, Base):
+    __tablename__ = "oauth_grant"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gid: Mapped[str] = mapped_column(String(64), unique=True)
+    client_id: Mapped[str] = mapped_column(String(128), index=True)
+    # The SSO session's public id, when the grant was made inside one.
+    sid: Mapped[str | None] = mapped_column(String(64), index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
-    subject: Mapped[Subject] = relationship()
 
-
-class AuthorizationCode(Base):
+class AuthorizationCode(_Authorized, Base):
     __tablename__ = "authorization_code"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     client_id: Mapped[str] = mapped_column(String(128))
-    subject_id: Mapped[int] = mapped_column(ForeignKey("subject.id", ondelete="CASCADE"), index=True)
     redirect_uri: Mapped[str] = mapped_column(Text)
-    scope: Mapped[str] = mapped_column(Text)
     nonce: Mapped[str | None] = mapped_column(String(512))
     code_challenge: Mapped[str | None] = mapped_column(String(128))
     code_challenge_method: Mapped[str | None] = mapped_column(String(16))
     sid: Mapped[str | None] = mapped_column(String(64))
-    auth_time: Mapped[datetime] = mapped_column(UtcDateTime)
-    amr: Mapped[str] = mapped_column(String(64))
-    acr: Mapped[str | None] = mapped_column(String(64))
-    claims_request: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     # Set at the first redemption; a second one finds it set and revokes the grant it produced.
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     grant_id: Mapped[int | None] = mapped_column(ForeignKey("oauth_grant.id", ondelete="SET NULL"))
-
-    subject: Mapped[Subject] = relationship()
 
 
 class RefreshToken(Base):

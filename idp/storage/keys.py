@@ -11,10 +11,10 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, String, Text, or_, select
+from sqlalchemy import JSON, String, Text, or_, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, UtcDateTime, db, utcnow
+from .base import Base, UtcDateTime, db, str_enum, utcnow
 
 
 class KeyStatus(enum.StrEnum):
@@ -30,7 +30,7 @@ class SigningKey(Base):
     kid: Mapped[str] = mapped_column(String(64), unique=True)
     alg: Mapped[str] = mapped_column(String(16), index=True)
     status: Mapped[KeyStatus] = mapped_column(
-        Enum(KeyStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]), index=True
+        str_enum(KeyStatus), index=True
     )
     public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
     private_key_encrypted: Mapped[str] = mapped_column(Text)

@@ -11,10 +11,10 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, String, Text, UniqueConstraint, select
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, UtcDateTime, db
+from .base import Base, UtcDateTime, db, str_enum
 
 
 class SessionParticipant(Base):
@@ -47,7 +47,7 @@ class LogoutDelivery(Base):
     # The logout token's claims; it is signed when sent, so its iat/exp are fresh on every attempt.
     claims: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[DeliveryStatus] = mapped_column(
-        Enum(DeliveryStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        str_enum(DeliveryStatus),
         index=True,
     )
     attempts: Mapped[int] = mapped_column(default=0)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base
+from .base import Base, db, str_enum
 
 
 class OrgUnitStatus(enum.StrEnum):
@@ -23,6 +23,19 @@ class OrgUnit(Base):
     name: Mapped[str] = mapped_column(String(255))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"), index=True)
     status: Mapped[OrgUnitStatus] = mapped_column(
-        Enum(OrgUnitStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        str_enum(OrgUnitStatus),
         default=OrgUnitStatus.ACTIVE,
     )
+
+
+def by_code(code: str) -> OrgUnit | None:
+    return db.session.execute(select(OrgUnit).where(OrgUnit.code == code)).scalar_one_or_none()
+
+
+def add(row: OrgUnit) -> None:
+    db.session.add(row)
+    db.session.flush()
+
+
+def all_units() -> list[OrgUnit]:
+    return list(db.session.execute(select(OrgUnit)).scalars())

@@ -10,10 +10,10 @@ import enum
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Date, Enum, ForeignKey, String, Text, UniqueConstraint, select
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint, delete, select
+from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 
-from .base import Base, UtcDateTime, db, utcnow
+from .base import Base, UtcDateTime, db, str_enum, utcnow
 from .orgunits import OrgUnit
 
 
@@ -38,10 +38,10 @@ class Subject(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     sub: Mapped[str] = mapped_column(String(64), unique=True, default=_new_sub)
     kind: Mapped[SubjectKind] = mapped_column(
-        Enum(SubjectKind, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+        str_enum(SubjectKind)
     )
     status: Mapped[SubjectStatus] = mapped_column(
-        Enum(SubjectStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        str_enum(SubjectStatus),
         default=SubjectStatus.ACTIVE,
     )
     full_name: Mapped[str] = mapped_column(String(200))
@@ -51,6 +51,8 @@ class Subject(Base):
     phone_verified: Mapped[bool] = mapped_column(default=False)
     address: Mapped[str | None] = mapped_column(Text)
     birthdate: Mapped[date | None] = mapped_column(Date)
+    # Officials: position (chức vụ) as the directory states it.
+    title: Mapped[str | None] = mapped_column(String(200))
     org_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
@@ -68,9 +70,21 @@ class Identity(Base):
     subject_id: Mapped[int] = mapped_column(ForeignKey("subject.id", ondelete="CASCADE"), index=True)
     source: Mapped[str] = mapped_column(String(32))
     external_id: Mapped[str] = mapped_column(String(255))
+    # Where the entry was last seen (directory DN): informative only, it changes on rename and move.
+    dn: Mapped[str | None] = mapped_column(Text)
+    synced_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     subject: Mapped[Subject] = relationship()
+
+
+class SubjectRole(Base):
+    """A role of a subject (officials: from directory groups through IDP_LDAP_ROLE_MAP)."""
+
+    __tablename__ = "subject_role"
+
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subject.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
 class LocalPassword(Base):
@@ -96,6 +110,35 @@ def find_by_verified_email(email: str, kind: SubjectKind) -> Subject | None:
         .where(Subject.email == email, Subject.email_verified.is_(True), Subject.kind == kind)
         .limit(1)
     ).scalar_one_or_none()
+
+
+def identities_of(source: str) -> list[Identity]:
+    """Every identity of ``source`` with its subject loaded (one query, for a sync)."""
+    return list(db.session.execute(
+        select(Identity).where(Identity.source == source).options(joinedload(Identity.subject))).scalars())
+
+
+def all_roles() -> dict[int, set[str]]:
+    roles: dict[int, set[str]] = {}
+    for subject_id, role in db.session.execute(select(SubjectRole.subject_id, SubjectRole.role)):
+        roles.setdefault(subject_id, set()).add(role)
+    return roles
+
+
+def roles_of(subject_id: int) -> list[str]:
+    return list(db.session.execute(
+        select(SubjectRole.role).where(SubjectRole.subject_id == subject_id).order_by(SubjectRole.role)).scalars())
+
+
+def set_roles(subject_id: int, roles: set[str], current: set[str] | None = None) -> None:
+    """Make the subject's roles exactly ``roles`` (``current``: what a caller already loaded)."""
+    current = set(roles_of(subject_id)) if current is None else current
+    if current == roles:
+        return
+    db.session.execute(delete(SubjectRole).where(SubjectRole.subject_id == subject_id,
+                                                 SubjectRole.role.in_(current - roles)))
+    db.session.add_all(SubjectRole(subject_id=subject_id, role=role) for role in sorted(roles - current))
+    db.session.flush()
 
 
 def get_subject(subject_id: int) -> Subject | None:

@@ -128,3 +128,11 @@ def decode(token: str) -> dict[str, Any]:
 
 def signed_in(client: FlaskClient, citizen: Any) -> None:
     assert sign_in(client, citizen.id_number, citizen.password).status_code == 302
+
+
+def tokens_for(client: FlaskClient, rp: RegisteredClient, person: Any) -> dict[str, Any]:
+    """The token response of a complete code flow for ``person`` at ``rp``."""
+    _, answer = code_flow(client, rp, person)
+    response = exchange(client, rp, answer["code"])
+    assert response.status_code == 200, response.json
+    return response.json

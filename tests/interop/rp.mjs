@@ -4,9 +4,15 @@
 // token responses and UserInfo, that is evidence of interoperability our own tests cannot give.
 // tests/interop/test_openid_client.py starts the server and runs this script.
 //
+// The run, in order: discovery; a sign-in (code flow with PKCE); UserInfo; refresh and refresh token
+// reuse; a second sign-in from the same session whose tokens are introspected (RFC 7662, confidential
+// clients only) and revoked (RFC 7009); a third one ended by RP-initiated logout, after which a
+// prompt=none request must come back with login_required and the third grant's tokens must be dead.
+//
 // Configuration (environment): ISSUER, CLIENT_ID, CLIENT_SECRET (empty or absent: a public client,
-// token_endpoint_auth_method "none"), REDIRECT_URI, USERNAME, PASSWORD.
+// token_endpoint_auth_method "none"), REDIRECT_URI, POST_LOGOUT_REDIRECT_URI, USERNAME, PASSWORD.
 // Output: ONE JSON object on stdout. Exit 0 with the observations, or exit 1 with {"error": ...}.
+// An operation that must be refused is not an error: what the library raised is an observation.
 
 import { createHash } from "node:crypto";
 import * as client from "openid-client";
@@ -181,11 +187,135 @@ function jwtHeader(token) {
   }
 }
 
+// An operation the provider must refuse: returns what openid-client raised for the refusal, or null
+// when the operation succeeded (the test then fails on the null, next to the other observations).
+// Any other failure (network, a response the library rejects as malformed) is rethrown: it is an
+// error of the run, reported with its step.
+async function refusal(operation) {
+  try {
+    await operation();
+  } catch (error) {
+    // RFC 6750 §3: a protected resource puts the error code in the WWW-Authenticate challenge.
+    if (error instanceof client.WWWAuthenticateChallengeError) {
+      return { name: error.name, error: error.cause[0]?.parameters.error ?? null, status: error.status };
+    }
+    // An RFC 6749 §5.2 JSON error body, or an error sent back to the redirect URI (§4.1.2.1).
+    if (error instanceof client.ResponseBodyError || error instanceof client.AuthorizationResponseError) {
+      return { name: error.name, error: error.error, status: error.status ?? null };
+    }
+    throw error;
+  }
+  return null;
+}
+
+// The authorization code flow from the authorization URL to validated tokens. `label` names the run
+// in step errors. Once the person has a session, the provider answers at once: no form is shown.
+async function codeFlow(config, { redirectUri, credentials, label, prompt }) {
+  step = `${label}: authorization request`;
+  const codeVerifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const authorizationUrl = client.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri,
+    response_type: "code",
+    scope: "openid profile email phone address",
+    code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+    code_challenge_method: "S256",
+    state,
+    nonce,
+    ...(prompt ? { prompt } : {}),
+  });
+
+  step = `${label}: sign-in`;
+  const callbackUrl = await driveInteraction(authorizationUrl, redirectUri, credentials);
+
+  step = `${label}: code exchange`;
+  // Checks state, iss (RFC 9207) and the ID token: signature, iss, aud, azp, exp, iat, nonce. An
+  // error response (error=...) raises AuthorizationResponseError, after the iss and state checks.
+  const tokens = await client.authorizationCodeGrant(config, callbackUrl, {
+    pkceCodeVerifier: codeVerifier,
+    expectedState: state,
+    expectedNonce: nonce,
+    idTokenExpected: true,
+  });
+  return { callbackUrl, tokens };
+}
+
+// Revocation (RFC 7009) of a fresh grant's access token, then of its refresh token, with what the
+// provider says of them before and after. `introspect` answers null for a public client.
+async function revokeTokens(config, tokens, introspect) {
+  const { access_token: accessToken, refresh_token: refreshToken } = tokens;
+  const sub = tokens.claims().sub;
+
+  step = "introspection";
+  // RFC 7662 §2.2: active, with what the token says; a resource server relies on exactly this.
+  const before = { access_token: await introspect(accessToken), refresh_token: await introspect(refreshToken) };
+
+  step = "revocation of the access token";
+  await client.tokenRevocation(config, accessToken); // RFC 7009 §2.2: 200, empty body
+
+  step = "after revocation of the access token";
+  const afterAccessToken = {
+    access_token: await introspect(accessToken),
+    // RFC 7009 §2.1 leaves the refresh token to the server: ours keeps it (idp/oidc/revocation.py).
+    refresh_token: await introspect(refreshToken),
+    userinfo_refused: await refusal(() => client.fetchUserInfo(config, accessToken, sub)),
+  };
+
+  step = "revocation of the refresh token";
+  await client.tokenRevocation(config, refreshToken);
+
+  step = "after revocation of the refresh token";
+  const afterRefreshToken = {
+    access_token: await introspect(accessToken),
+    refresh_token: await introspect(refreshToken),
+    refresh_refused: await refusal(() => client.refreshTokenGrant(config, refreshToken)),
+  };
+  return { before, after_access_token: afterAccessToken, after_refresh_token: afterRefreshToken };
+}
+
+// OpenID Connect RP-Initiated Logout 1.0 §2, with the browser that signed in (same cookie jar): an
+// ID token of ours naming the person signed in there ends the session without a confirmation page,
+// and §3 sends the browser to the registered post_logout_redirect_uri with the state.
+async function endSession(config, idToken, postLogoutRedirectUri) {
+  step = "end session";
+  const state = client.randomState();
+  const endSessionUrl = client.buildEndSessionUrl(config, {
+    id_token_hint: idToken,
+    post_logout_redirect_uri: postLogoutRedirectUri,
+    state,
+  });
+  const response = await browse(endSessionUrl); // one hop: the redirect is observed, not followed
+  const location = response.headers.get("location");
+  return {
+    parameters: [...endSessionUrl.searchParams.keys()].sort(), // buildEndSessionUrl adds client_id
+    state,
+    status: response.status,
+    location: location === null ? null : new URL(location, endSessionUrl).href,
+    page: location === null ? pageSummary(await response.text()) : null, // why it stopped, if it did
+  };
+}
+
+// What the provider says of a grant's tokens: introspection (null for a public client), UserInfo,
+// and, only when `refresh` is set, a refresh (which, when it works, rotates the refresh token).
+async function tokenFate(config, tokens, introspect, { refresh = false } = {}) {
+  const { access_token: accessToken, refresh_token: refreshToken } = tokens;
+  const sub = tokens.claims().sub;
+  const fate = {
+    access_token: await introspect(accessToken),
+    refresh_token: await introspect(refreshToken),
+    userinfo_refused: await refusal(() => client.fetchUserInfo(config, accessToken, sub)),
+  };
+  if (refresh) fate.refresh_refused = await refusal(() => client.refreshTokenGrant(config, refreshToken));
+  return fate;
+}
+
 async function main() {
   const issuer = new URL(env("ISSUER"));
   const clientId = env("CLIENT_ID");
   const clientSecret = env("CLIENT_SECRET", { optional: true });
   const redirectUri = env("REDIRECT_URI");
+  const postLogoutRedirectUri = env("POST_LOGOUT_REDIRECT_URI");
   const credentials = { username: env("USERNAME"), password: env("PASSWORD") };
 
   step = "discovery";
@@ -201,31 +331,7 @@ async function main() {
   );
   const metadata = config.serverMetadata();
 
-  step = "authorization request";
-  const codeVerifier = client.randomPKCECodeVerifier();
-  const state = client.randomState();
-  const nonce = client.randomNonce();
-  const authorizationUrl = client.buildAuthorizationUrl(config, {
-    redirect_uri: redirectUri,
-    response_type: "code",
-    scope: "openid profile email phone address",
-    code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
-    code_challenge_method: "S256",
-    state,
-    nonce,
-  });
-
-  step = "sign-in";
-  const callbackUrl = await driveInteraction(authorizationUrl, redirectUri, credentials);
-
-  step = "code exchange";
-  // Checks state, iss (RFC 9207) and the ID token: signature, iss, aud, azp, exp, iat, nonce.
-  const tokens = await client.authorizationCodeGrant(config, callbackUrl, {
-    pkceCodeVerifier: codeVerifier,
-    expectedState: state,
-    expectedNonce: nonce,
-    idTokenExpected: true,
-  });
+  const { callbackUrl, tokens } = await codeFlow(config, { redirectUri, credentials, label: "first sign-in" });
   const claims = tokens.claims();
 
   step = "userinfo";
@@ -237,13 +343,31 @@ async function main() {
   const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
 
   step = "refresh token reuse";
-  // The rotated-out refresh token must be refused now (RFC 9700 §4.14.2).
-  let reuseError = null;
-  try {
-    await client.refreshTokenGrant(config, tokens.refresh_token);
-  } catch (error) {
-    reuseError = error.error ?? error.code ?? error.message;
-  }
+  // The rotated-out refresh token must be refused now (RFC 9700 §4.14.2); that revokes the grant.
+  const reuse = await refusal(() => client.refreshTokenGrant(config, tokens.refresh_token));
+
+  // RFC 7662 §2.1: introspection requires client authentication, which a public client cannot give.
+  const confidential = Boolean(clientSecret);
+  const introspect = async (token) => (confidential ? client.tokenIntrospection(config, token) : null);
+
+  // A second grant from the same session (the first one died of the reuse above), to revoke.
+  const second = await codeFlow(config, { redirectUri, credentials, label: "second sign-in" });
+  step = "introspection by a public client";
+  const introspectionRefused = confidential
+    ? null
+    : await refusal(() => client.tokenIntrospection(config, second.tokens.access_token));
+  const revocation = await revokeTokens(config, second.tokens, introspect);
+
+  // A third grant from the same session, then RP-initiated logout, which must end it too.
+  const third = await codeFlow(config, { redirectUri, credentials, label: "third sign-in" });
+  step = "before logout";
+  const beforeLogout = await tokenFate(config, third.tokens, introspect); // no refresh: it would rotate
+  const endSessionResult = await endSession(config, third.tokens.id_token, postLogoutRedirectUri);
+  // OIDC Core §3.1.2.6: with the session gone, prompt=none must answer login_required.
+  const silent = await refusal(() =>
+    codeFlow(config, { redirectUri, credentials, label: "prompt=none after logout", prompt: "none" }));
+  step = "after logout";
+  const afterLogout = await tokenFate(config, third.tokens, introspect, { refresh: true });
 
   step = "report";
   return {
@@ -262,7 +386,19 @@ async function main() {
       new_access_token: refreshed.access_token !== tokens.access_token,
       id_token: Boolean(refreshed.id_token),
       id_token_claims: refreshed.claims() ?? null,
-      reused_refresh_token_error: reuseError,
+      reused_refresh_token_error: reuse,
+    },
+    revocation: {
+      sid: second.tokens.claims().sid ?? null,
+      introspection_refused: introspectionRefused,
+      ...revocation,
+    },
+    logout: {
+      sid: third.tokens.claims().sid ?? null,
+      before: beforeLogout,
+      end_session: endSessionResult,
+      prompt_none_refused: silent,
+      after: afterLogout,
     },
   };
 }

@@ -21,16 +21,6 @@ from tests.helpers.oidc import (
 )
 
 
-@pytest.fixture
-def rp(app):  # type: ignore[no-untyped-def]
-    return register_client(skip_consent=True)
-
-
-@pytest.fixture
-def citizen(make_citizen):  # type: ignore[no-untyped-def]
-    return make_citizen(full_name="Nguyễn Văn An", email="an@example.vn")
-
-
 def _authorize(client: FlaskClient, rp, **overrides):  # type: ignore[no-untyped-def]
     return client.get("/authorize", query_string=authorize_params(rp, **overrides))
 

@@ -31,10 +31,6 @@ from tests.helpers.oidc import REDIRECT_URI, RegisteredClient, code_flow, exchan
 CLIENT_CREDENTIALS = {"grant_type": "client_credentials"}
 
 
-@pytest.fixture
-def citizen(make_citizen):  # type: ignore[no-untyped-def]
-    return make_citizen(full_name="Nguyễn Văn An", email="an@example.vn")
-
 
 @pytest.fixture
 def machine(app) -> RegisteredClient:  # type: ignore[no-untyped-def]

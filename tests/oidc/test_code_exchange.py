@@ -13,16 +13,6 @@ from idp.storage.grants import AuthorizationCode
 from tests.helpers.oidc import REDIRECT_URI, code_flow, decode, exchange, pkce, register_client
 
 
-@pytest.fixture
-def rp(app):  # type: ignore[no-untyped-def]
-    return register_client(skip_consent=True)
-
-
-@pytest.fixture
-def citizen(make_citizen):  # type: ignore[no-untyped-def]
-    return make_citizen(full_name="Nguyễn Văn An", email="an@example.vn")
-
-
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 

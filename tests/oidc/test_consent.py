@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 from flask.testing import FlaskClient
 
 from idp.storage import audit_events
 from tests.helpers.forms import sign_in
 from tests.helpers.oidc import authorize_params, drive, redirect_params, register_client
-
-
-@pytest.fixture
-def citizen(make_citizen):  # type: ignore[no-untyped-def]
-    return make_citizen(full_name="Nguyễn Văn An", email="an@example.vn")
 
 
 def _start(client: FlaskClient, rp, **overrides):  # type: ignore[no-untyped-def]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from flask.testing import FlaskClient
@@ -12,14 +12,10 @@ from idp.storage import audit_events, db
 from idp.storage.grants import Grant
 from idp.storage.sessions import SsoSession
 from tests.helpers.forms import csrf_token, sign_in
-from tests.helpers.oidc import authorize_params, code_flow, exchange, redirect_params, register_client
+from tests.helpers.oidc import authorize_params, redirect_params, register_client, tokens_for
 
 LOGOUT_URI = "https://portal.example.vn/signed-out"
 
-
-@pytest.fixture
-def citizen(make_citizen):  # type: ignore[no-untyped-def]
-    return make_citizen(full_name="Nguyễn Văn An", email="an@example.vn")
 
 
 @pytest.fixture
@@ -27,17 +23,13 @@ def rp(app):  # type: ignore[no-untyped-def]
     return register_client(skip_consent=True, post_logout_redirect_uris=[LOGOUT_URI])
 
 
-def _tokens(client: FlaskClient, rp, citizen) -> dict:  # type: ignore[no-untyped-def, type-arg]
-    _, answer = code_flow(client, rp, citizen)
-    return exchange(client, rp, answer["code"]).json
-
 
 def _sessions() -> list[SsoSession]:
     return list(db.session.execute(select(SsoSession)).scalars())
 
 
 def test_valid_hint_signs_out_and_redirects_with_state(client: FlaskClient, rp, citizen) -> None:
-    tokens = _tokens(client, rp, citizen)
+    tokens = tokens_for(client, rp, citizen)
     response = client.get("/session/end", query_string={"id_token_hint": tokens["id_token"],
                                                         "post_logout_redirect_uri": LOGOUT_URI, "state": "xyz"})
     assert response.status_code == 302
@@ -50,7 +42,7 @@ def test_valid_hint_signs_out_and_redirects_with_state(client: FlaskClient, rp, 
 
 
 def test_post_is_accepted_like_get(client: FlaskClient, rp, citizen) -> None:
-    tokens = _tokens(client, rp, citizen)
+    tokens = tokens_for(client, rp, citizen)
     response = client.post("/session/end", data={"id_token_hint": tokens["id_token"],
                                                  "post_logout_redirect_uri": LOGOUT_URI})
     assert response.status_code == 302 and _sessions() == []
@@ -59,7 +51,7 @@ def test_post_is_accepted_like_get(client: FlaskClient, rp, citizen) -> None:
 def test_expired_hint_still_identifies_the_person(app, client: FlaskClient, rp, citizen) -> None:
     from idp.oidc import keys
 
-    tokens = _tokens(client, rp, citizen)
+    tokens = tokens_for(client, rp, citizen)
     claims = keys.verify(tokens["id_token"])
     stale = keys.sign({**claims, "exp": claims["iat"] - 1}, alg="RS256", typ="JWT")
     response = client.get("/session/end", query_string={"id_token_hint": stale})
@@ -68,7 +60,7 @@ def test_expired_hint_still_identifies_the_person(app, client: FlaskClient, rp, 
 
 
 def test_without_hint_the_person_must_confirm(client: FlaskClient, rp, citizen) -> None:
-    _tokens(client, rp, citizen)
+    tokens_for(client, rp, citizen)
     page = client.get("/session/end", query_string={"client_id": rp.client_id,
                                                     "post_logout_redirect_uri": LOGOUT_URI, "state": "s1"})
     body = page.get_data(as_text=True)
@@ -82,14 +74,14 @@ def test_without_hint_the_person_must_confirm(client: FlaskClient, rp, citizen) 
 
 
 def test_confirmation_needs_csrf(client: FlaskClient, rp, citizen) -> None:
-    _tokens(client, rp, citizen)
+    tokens_for(client, rp, citizen)
     assert client.post("/logout", data={"client_id": rp.client_id}).status_code == 400
     assert len(_sessions()) == 1
 
 
 def test_hint_for_someone_else_asks_for_confirmation(client: FlaskClient, rp, citizen, make_citizen) -> None:
     other = make_citizen(full_name="Lê Văn Cường")
-    hint = _tokens(client, rp, other)["id_token"]
+    hint = tokens_for(client, rp, other)["id_token"]
     client.delete_cookie("dn_sso")
     sign_in(client, citizen.id_number, citizen.password)
     page = client.get("/session/end", query_string={"id_token_hint": hint})
@@ -99,7 +91,7 @@ def test_hint_for_someone_else_asks_for_confirmation(client: FlaskClient, rp, ci
 
 @pytest.mark.parametrize("uri", ["https://evil.example/", LOGOUT_URI + "/x", "https://portal.example.vn/callback"])
 def test_unregistered_post_logout_redirect_uri_is_not_followed(client: FlaskClient, rp, citizen, uri) -> None:
-    tokens = _tokens(client, rp, citizen)
+    tokens = tokens_for(client, rp, citizen)
     response = client.get("/session/end", query_string={"id_token_hint": tokens["id_token"],
                                                         "post_logout_redirect_uri": uri})
     assert response.status_code == 200 and "Location" not in response.headers
@@ -108,7 +100,7 @@ def test_unregistered_post_logout_redirect_uri_is_not_followed(client: FlaskClie
 
 
 def test_client_id_must_match_the_hint(client: FlaskClient, rp, citizen) -> None:
-    tokens = _tokens(client, rp, citizen)
+    tokens = tokens_for(client, rp, citizen)
     other = register_client(post_logout_redirect_uris=[LOGOUT_URI])
     response = client.get("/session/end", query_string={"id_token_hint": tokens["id_token"],
                                                         "client_id": other.client_id})
@@ -116,13 +108,13 @@ def test_client_id_must_match_the_hint(client: FlaskClient, rp, citizen) -> None
 
 
 def test_forged_hint_is_refused(client: FlaskClient, rp, citizen) -> None:
-    _tokens(client, rp, citizen)
+    tokens_for(client, rp, citizen)
     response = client.get("/session/end", query_string={"id_token_hint": "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."})
     assert response.status_code == 400 and len(_sessions()) == 1
 
 
 def test_logout_without_session_still_returns_to_the_app(client: FlaskClient, rp, citizen) -> None:
-    tokens = _tokens(client, rp, citizen)
+    tokens = tokens_for(client, rp, citizen)
     client.delete_cookie("dn_sso")
     response = client.get("/session/end", query_string={"id_token_hint": tokens["id_token"],
                                                         "post_logout_redirect_uri": LOGOUT_URI})
@@ -130,7 +122,7 @@ def test_logout_without_session_still_returns_to_the_app(client: FlaskClient, rp
 
 
 def test_session_grants_are_revoked_at_logout(client: FlaskClient, rp, citizen) -> None:
-    tokens = _tokens(client, rp, citizen)
+    tokens = tokens_for(client, rp, citizen)
     bearer = {"Authorization": "Bearer " + tokens["access_token"]}
     assert client.get("/userinfo", headers=bearer).status_code == 200
     client.get("/session/end", query_string={"id_token_hint": tokens["id_token"]})
@@ -158,8 +150,8 @@ def test_front_channel_pages_are_loaded_in_hidden_frames(app, client: FlaskClien
     sid = _sessions()[0].sid
     page = client.post("/logout", data={"csrf_token": csrf_token(client, "/account")})
     body = page.get_data(as_text=True)
-    expected = f'src="https://docs.example.vn/fc-logout?iss={app.config["IDP_ISSUER"].replace(":", "%3A").replace("/", "%2F")}&amp;sid={sid}"'
-    assert expected in body
+    query = urlencode({"iss": app.config["IDP_ISSUER"], "sid": sid}).replace("&", "&amp;")
+    assert f'src="https://docs.example.vn/fc-logout?{query}"' in body
     assert body.count("<iframe") == 1
     assert "frame-src https://docs.example.vn" in page.headers["Content-Security-Policy"]
 

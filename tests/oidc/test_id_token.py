@@ -22,10 +22,6 @@ PROFILE_CLAIMS = {"name", "family_name", "given_name", "preferred_username", "lo
                   "email", "email_verified", "phone_number", "phone_number_verified", "address"}
 
 
-@pytest.fixture
-def rp(app):  # type: ignore[no-untyped-def]
-    return register_client(skip_consent=True)
-
 
 @pytest.fixture
 def citizen(make_citizen):  # type: ignore[no-untyped-def]

@@ -2,25 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 from flask.testing import FlaskClient
 
-from tests.helpers.oidc import code_flow, decode, exchange, pkce, register_client
-
-
-@pytest.fixture
-def citizen(make_citizen):  # type: ignore[no-untyped-def]
-    return make_citizen(full_name="Nguyễn Văn An", email="an@example.vn")
-
-
-@pytest.fixture
-def rp(app):  # type: ignore[no-untyped-def]
-    return register_client(skip_consent=True)
-
-
-def _tokens(client: FlaskClient, rp, citizen) -> dict:  # type: ignore[no-untyped-def, type-arg]
-    _, answer = code_flow(client, rp, citizen)
-    return exchange(client, rp, answer["code"]).json
+from tests.helpers.oidc import code_flow, decode, exchange, pkce, register_client, tokens_for
 
 
 def _refresh(client: FlaskClient, rp, token: str, **form: str):  # type: ignore[no-untyped-def]
@@ -29,7 +13,7 @@ def _refresh(client: FlaskClient, rp, token: str, **form: str):  # type: ignore[
 
 
 def test_refresh_rotates_and_returns_a_new_id_token(client: FlaskClient, rp, citizen) -> None:
-    first = _tokens(client, rp, citizen)
+    first = tokens_for(client, rp, citizen)
     response = _refresh(client, rp, first["refresh_token"])
     assert response.status_code == 200, response.json
     body = response.json
@@ -42,7 +26,7 @@ def test_refresh_rotates_and_returns_a_new_id_token(client: FlaskClient, rp, cit
 
 
 def test_reusing_a_rotated_token_revokes_the_family(client: FlaskClient, rp, citizen) -> None:
-    first = _tokens(client, rp, citizen)
+    first = tokens_for(client, rp, citizen)
     second = _refresh(client, rp, first["refresh_token"]).json
     reuse = _refresh(client, rp, first["refresh_token"])
     assert reuse.status_code == 400 and reuse.json["error"] == "invalid_grant"
@@ -52,7 +36,7 @@ def test_reusing_a_rotated_token_revokes_the_family(client: FlaskClient, rp, cit
 
 
 def test_scope_may_narrow_but_not_widen(client: FlaskClient, rp, citizen) -> None:
-    first = _tokens(client, rp, citizen)
+    first = tokens_for(client, rp, citizen)
     narrowed = _refresh(client, rp, first["refresh_token"], scope="openid profile")
     assert narrowed.status_code == 200 and narrowed.json["scope"] == "openid profile"
     widened = _refresh(client, rp, narrowed.json["refresh_token"], scope="openid profile email phone")
@@ -60,7 +44,7 @@ def test_scope_may_narrow_but_not_widen(client: FlaskClient, rp, citizen) -> Non
 
 
 def test_refresh_token_is_bound_to_its_client(client: FlaskClient, rp, citizen) -> None:
-    first = _tokens(client, rp, citizen)
+    first = tokens_for(client, rp, citizen)
     other = register_client(skip_consent=True)
     assert _refresh(client, other, first["refresh_token"]).json["error"] == "invalid_grant"
 
@@ -68,7 +52,7 @@ def test_refresh_token_is_bound_to_its_client(client: FlaskClient, rp, citizen) 
 def test_locked_account_cannot_refresh(client: FlaskClient, rp, citizen) -> None:
     from idp.identity import accounts
 
-    first = _tokens(client, rp, citizen)
+    first = tokens_for(client, rp, citizen)
     accounts.lock(citizen.id_number)
     assert _refresh(client, rp, first["refresh_token"]).json["error"] == "invalid_grant"
 

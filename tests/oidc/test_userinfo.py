@@ -15,11 +15,6 @@ from tests.helpers.oidc import code_flow, decode, exchange, register_client
 
 
 @pytest.fixture
-def rp(app):  # type: ignore[no-untyped-def]
-    return register_client(skip_consent=True)
-
-
-@pytest.fixture
 def citizen(make_citizen):  # type: ignore[no-untyped-def]
     return make_citizen(full_name="Nguyễn Văn An", email="an@example.vn", phone="0912 345 678",
                         address="12 Lê Lợi, phường Điện Biên, Thanh Hóa")
