@@ -8,7 +8,10 @@ http://127.0.0.1:5000) and IDP_INSTANCE_PATH (default instance/), as for the pro
 
 Each portal is an ordinary Flask app: a home page with a "Đăng nhập" button, the code flow of
 ``relying_party`` behind /login and /callback, then the person's claims and a link to the other portal,
-which signs in without a password. "Đăng xuất" clears the portal's own session only.
+which signs in without a password. "Đăng xuất" signs out everywhere (``single_logout``): the portal
+ends its own session and sends the browser to the provider's end-session endpoint, which tells every
+other portal of that session, by a logout token POSTed to /backchannel-logout and by loading
+/frontchannel-logout in a hidden frame of its signed-out page; then the browser comes back here.
 
 All three servers share the host 127.0.0.1, and cookies are per host, not per port: each portal names
 its session cookie after its client ID, so it neither reads nor overwrites the others' (the provider's
@@ -22,8 +25,8 @@ import os
 import secrets
 import sys
 import threading
+import time
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,30 +35,20 @@ from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Response
 
-from . import relying_party
+from . import relying_party, single_logout
+from .claims import claim_rows, local_time
 from .relying_party import Pending, Provider, SignInFailed
+from .single_logout import Ended, EndedSessions, InvalidLogoutToken, LogoutNotice, SeenTokens
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ISSUER = "http://127.0.0.1:5000"
 PORTALS_FILE = "demo-portals.json"
 EXTENSION = "demo_portal"
-VIETNAM_TIME = timezone(timedelta(hours=7))  # UTC+7 all year
 
 CSP = "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+# The front-channel logout page: nothing to load, framed by the provider's signed-out page and nobody else.
+FRONTCHANNEL_CSP = "default-src 'none'; base-uri 'none'; frame-ancestors {origin}"
 
-# Claims in the order shown, with their Vietnamese labels (OIDC Core §2 and §5.1, plus our org scope).
-CLAIM_LABELS = {
-    "name": "Họ và tên", "family_name": "Họ", "given_name": "Tên", "birthdate": "Ngày sinh",
-    "email": "Email", "email_verified": "Email đã xác minh", "phone_number": "Số điện thoại",
-    "phone_number_verified": "Số điện thoại đã xác minh", "address": "Địa chỉ",
-    "preferred_username": "Tên đăng nhập", "locale": "Ngôn ngữ", "updated_at": "Hồ sơ cập nhật lúc",
-    "org_unit": "Đơn vị", "roles": "Vai trò",
-    "sub": "Mã người dùng (không phải số định danh)", "iss": "Hệ thống cấp", "aud": "Cấp cho ứng dụng",
-    "azp": "Ứng dụng yêu cầu", "auth_time": "Đăng nhập lúc", "iat": "Cấp lúc", "exp": "Hết hạn lúc",
-    "acr": "Mức độ xác thực", "amr": "Phương thức xác thực", "sid": "Mã phiên đăng nhập",
-    "nonce": "Nonce (chống phát lại)", "at_hash": "Mã băm access token",
-}
-TIME_CLAIMS = frozenset({"auth_time", "iat", "exp", "updated_at"})
 
 
 @dataclass(frozen=True)
@@ -65,8 +58,17 @@ class Portal:
 
     @property
     def home(self) -> str:
+        """Also the post_logout_redirect_uri; the logout URIs below share the redirect URI's origin."""
         parts = urlsplit(self.client.redirect_uri)
         return f"{parts.scheme}://{parts.netloc}/"
+
+    @property
+    def backchannel_logout_uri(self) -> str:
+        return self.home + "backchannel-logout"
+
+    @property
+    def frontchannel_logout_uri(self) -> str:
+        return self.home + "frontchannel-logout"
 
 
 def load_portals(instance_path: Path) -> list[Portal]:
@@ -86,6 +88,8 @@ class _Setup:
     portal: Portal
     provider: Provider
     others: list[Portal]
+    ended: EndedSessions  # sessions the provider has ended: their cookies are refused
+    seen_tokens: SeenTokens  # logout tokens accepted, against replay
 
 
 def create_portal(portal: Portal, *, issuer: str, others: list[Portal]) -> Flask:
@@ -96,7 +100,8 @@ def create_portal(portal: Portal, *, issuer: str, others: list[Portal]) -> Flask
         SESSION_COOKIE_NAME=f"{portal.client.client_id}_session",
         SESSION_COOKIE_SAMESITE="Lax",  # sent on the provider's top-level redirect to /callback
     )
-    app.extensions[EXTENSION] = _Setup(portal, Provider(issuer), others)
+    app.extensions[EXTENSION] = _Setup(portal, Provider(issuer), others, EndedSessions(), SeenTokens())
+    app.before_request(_drop_ended_session)
     app.register_blueprint(bp)
     app.after_request(_security_headers)
     return app
@@ -118,8 +123,31 @@ def _page(status: int = 200, **context: Any) -> tuple[str, int]:
     return render_template("portal.html", portal=here.portal, others=here.others, **context), status
 
 
+def _signed_out_by_provider(ended: Ended | None) -> None:
+    session.clear()
+    if ended is None:
+        flash("Phiên của bạn tại cổng này đã hết hạn. Vui lòng đăng nhập lại.")
+        return
+    at = local_time(ended.at, "%H:%M:%S")
+    flash(f"Bạn đã được đăng xuất khỏi cổng này: phiên đăng nhập một lần đã kết thúc lúc {at} "
+          f"(hệ thống đăng nhập báo cho cổng này qua {ended.how}).")
+
+
+def _drop_ended_session() -> None:
+    """Before every request: a session the provider has ended, or too old, is signed out here."""
+    claims = session.get("id_token_claims")
+    if claims is None:
+        return
+    signed_in_at = session.get("signed_in_at", 0.0)
+    ended = _here().ended.ended(sid=claims.get("sid"), sub=claims["sub"], signed_in_at=signed_in_at)
+    if ended is not None or time.time() - signed_in_at > single_logout.SESSION_LIFETIME_SECONDS:
+        _signed_out_by_provider(ended)
+
+
 @bp.get("/")
-def home() -> tuple[str, int]:
+def home() -> Response | tuple[str, int]:
+    if "state" in request.args:  # back from the provider's end-session endpoint
+        return _back_from_logout(request.args["state"])
     if "id_token_claims" not in session:
         return _page()
     return _page(name=session["userinfo"].get("name") or session["id_token_claims"]["sub"],
@@ -147,53 +175,89 @@ def callback() -> Response | tuple[str, int]:
     except SignInFailed as exc:
         return _page(400, error=exc.reason)
     session.clear()  # a fresh session for the person who just signed in
+    session["id_token"] = signed_in.id_token
     session["id_token_claims"] = signed_in.id_token_claims
     session["userinfo"] = signed_in.userinfo
+    session["signed_in_at"] = time.time()
     return redirect(url_for(".home"))
 
 
 @bp.post("/logout")
 def logout() -> Response:
+    """Sign out everywhere: this portal first, then the provider, which tells the other portals."""
     # Only this portal's own pages may sign the person out of it (browsers send Origin with every POST).
     if request.headers.get("Origin") != request.host_url.rstrip("/"):
         abort(403)
-    session.clear()
-    flash("Bạn đã đăng xuất khỏi cổng này. Phiên tại hệ thống đăng nhập một lần vẫn còn: "
-          "bấm Đăng nhập để vào lại ngay, không cần mật khẩu.")
+    here, id_token = _here(), session.get("id_token")
+    session.clear()  # this portal's session ends now, whatever the provider answers
+    if id_token is None:
+        return redirect(url_for(".home"))
+    try:
+        url, state = single_logout.end_session_request(here.provider, here.portal.client, id_token, here.portal.home)
+    except (SignInFailed, KeyError):  # unreachable, or no end_session_endpoint in its discovery document
+        flash("Bạn đã đăng xuất khỏi cổng này, nhưng không liên lạc được với hệ thống đăng nhập: "
+              "phiên đăng nhập một lần có thể vẫn còn.")
+        return redirect(url_for(".home"))
+    session["logout_state"] = state
+    return redirect(url)
+
+
+def _back_from_logout(state: str) -> Response | tuple[str, int]:
+    # RP-Initiated Logout §3: state ties the return to the request this browser made.
+    expected = session.pop("logout_state", None)
+    if expected is None or not secrets.compare_digest(state, expected):
+        return _page(400, error_title="Đăng xuất", error="Phản hồi đăng xuất không khớp với yêu cầu của cổng này.")
+    flash("Bạn đã đăng xuất khỏi cổng này và khỏi hệ thống Đăng nhập một lần. "
+          "Các ứng dụng khác bạn đã mở trong phiên đó cũng đã được báo để đăng xuất.")
     return redirect(url_for(".home"))
 
 
+@bp.post("/backchannel-logout")
+def backchannel_logout() -> Response:
+    """Back-Channel Logout 1.0: the provider POSTs a logout token (§2.5); 200 once done, 400 if refused."""
+    here = _here()
+    tokens = request.form.getlist("logout_token")
+    try:
+        if len(tokens) != 1:
+            raise InvalidLogoutToken("exactly one logout_token is expected")
+        notice = single_logout.verify_logout_token(here.provider, here.portal.client, tokens[0], here.seen_tokens)
+    except InvalidLogoutToken as exc:
+        current_app.logger.warning("back-channel logout refused: %s", exc)
+        # §2.8: 400 when the logout failed, optionally with an OAuth-style error.
+        body = json.dumps({"error": "invalid_request", "error_description": str(exc)})
+        return Response(body, 400, mimetype="application/json")
+    here.ended.end(notice, "back-channel")
+    return Response(status=200)
+
+
+@bp.get("/frontchannel-logout")
+def frontchannel_logout() -> Response:
+    """Front-Channel Logout 1.0: loaded in a hidden frame of the provider's signed-out page."""
+    here = _here()
+    iss, sid = request.args.get("iss"), request.args.get("sid")
+    # §3: the portal registered frontchannel_logout_session_required, so iss and sid come along, and
+    # iss must be our provider's.
+    if iss != here.provider.issuer or not sid:
+        response = Response("Yêu cầu đăng xuất không hợp lệ.", 400, mimetype="text/plain")
+    else:
+        # The sid is remembered, not only matched against the cookie this frame brought: a browser
+        # that withholds cookies from frames (third-party cookie blocking) is still signed out at its
+        # next visit. A sid is unguessable, and the provider gives it only to the applications.
+        here.ended.end(LogoutNotice(sub=None, sid=sid), "front-channel")
+        _drop_ended_session()  # the cookie this frame brought, if it is that session's, is cleared now
+        response = Response("<!doctype html><title>Đăng xuất</title><p>Đã đăng xuất.</p>", mimetype="text/html")
+    parts = urlsplit(here.provider.issuer)
+    response.headers["Content-Security-Policy"] = FRONTCHANNEL_CSP.format(origin=f"{parts.scheme}://{parts.netloc}")
+    return response
+
+
 def _security_headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CSP
+    response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
     if request.endpoint != "static":
         response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def claim_rows(claims: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(label, claim name, value as shown) for each claim: known ones in CLAIM_LABELS order, then the rest."""
-    order = list(CLAIM_LABELS)
-    names = sorted(claims, key=lambda n: (order.index(n) if n in CLAIM_LABELS else len(order), n))
-    return [(CLAIM_LABELS.get(n, n), n, _shown(n, claims[n])) for n in names]
-
-
-def _shown(name: str, value: Any) -> str:
-    if isinstance(value, bool):
-        return "Có" if value else "Không"
-    if name in TIME_CLAIMS and isinstance(value, int | float):
-        return datetime.fromtimestamp(value, VIETNAM_TIME).strftime("%d/%m/%Y %H:%M")
-    if name == "birthdate" and isinstance(value, str):
-        try:
-            return date.fromisoformat(value).strftime("%d/%m/%Y")
-        except ValueError:
-            return value  # e.g. 0000-05-17 when the year is withheld (OIDC Core §5.1)
-    if isinstance(value, dict):
-        return str(value.get("formatted") or ", ".join(f"{k}: {v}" for k, v in value.items()))
-    if isinstance(value, list):
-        return ", ".join(str(item) for item in value)
-    return str(value)
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -7,6 +7,8 @@ Standard library plus joserfc only, so every step is visible:
    token endpoint (client_secret_basic, the PKCE verifier), verifies the ID token (signature against
    the provider's JWKS, ``iss``, ``aud``, ``exp``, ``nonce``) and reads UserInfo.
 
+Signing out (RP-initiated, back-channel and front-channel logout) is in ``single_logout``.
+
 It talks to a provider on this machine only (the demo's plain-http loopback issuer); a real portal
 uses an https issuer and a maintained library (e.g. Authlib's client), but checks the same things.
 """
@@ -66,6 +68,7 @@ class Pending:
 
 @dataclass(frozen=True)
 class SignedIn:
+    id_token: str  # kept for RP-initiated logout (``id_token_hint``)
     id_token_claims: dict[str, Any]
     userinfo: dict[str, Any]
 
@@ -131,12 +134,13 @@ def finish(provider: Provider, client: Client, pending: Pending | None, answer: 
         "grant_type": "authorization_code", "code": answer.get("code", ""),
         "redirect_uri": client.redirect_uri, "code_verifier": pending.code_verifier,
     })
-    claims = verify_id_token(provider, client, tokens.get("id_token", ""), pending.nonce)
+    id_token = tokens.get("id_token", "")
+    claims = verify_id_token(provider, client, id_token, pending.nonce)
     userinfo = _get_json(provider.endpoint("userinfo_endpoint"),
                          headers={"Authorization": f"Bearer {tokens.get('access_token', '')}"})
     if userinfo.get("sub") != claims["sub"]:  # OIDC Core §5.3.2
         raise SignInFailed("UserInfo nói về một người khác với ID token.")
-    return SignedIn(id_token_claims=claims, userinfo=userinfo)
+    return SignedIn(id_token=id_token, id_token_claims=claims, userinfo=userinfo)
 
 
 def verify_id_token(provider: Provider, client: Client, id_token: str, nonce: str) -> dict[str, Any]:
