@@ -13,7 +13,7 @@ CATALOG := idp/translations/vi/LC_MESSAGES/messages
 POSTGRES_URL ?= $(or $(IDP_TEST_POSTGRES_URL),postgresql+psycopg://postgres@127.0.0.1:5432/postgres)
 INTEROP := tests/interop
 
-.PHONY: help run test lint translations extract-messages venv clean
+.PHONY: help run test lint translations extract-messages venv clean slapd
 
 help:
 	@echo "make run    start dangnhap on http://127.0.0.1:$(PORT) (SQLite, demo data)"
@@ -81,9 +81,31 @@ $(INTEROP)/node_modules/.package-lock.json: $(INTEROP)/package-lock.json
 	npm ci --prefix $(INTEROP) --no-audit --no-fund
 	@touch $@
 
+# The LDAP tests start their own slapd (tests/helpers/slapd.py) on free loopback ports; they need
+# Debian's slapd and ldap-utils (slapadd). Install both when we can (as root on Debian/Ubuntu). The
+# package's own system instance is never used: should its postinst have started it, stop it by its
+# PID and keep it from starting at boot.
+SLAPD_PACKAGES := slapd ldap-utils
+SLAPD_BIN ?= /usr/sbin/slapd
+slapd:
+	@if [ ! -x $(SLAPD_BIN) ] || ! command -v slapadd >/dev/null || ! command -v ldapadd >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(SLAPD_PACKAGES) || exit 1; \
+			pid=$$(cat /run/slapd/slapd.pid 2>/dev/null); \
+			if [ -n "$$pid" ] && kill -0 "$$pid" 2>/dev/null; then \
+				echo "stopping the system slapd (PID $$pid) the package started: the tests run their own"; \
+				service slapd stop >/dev/null 2>&1 || kill "$$pid" 2>/dev/null || true; \
+			fi; \
+			systemctl disable slapd >/dev/null 2>&1 || update-rc.d slapd disable >/dev/null 2>&1 || true; \
+		else echo "the LDAP tests need OpenLDAP's slapd and slapadd: install the Debian packages" \
+			"$(SLAPD_PACKAGES) (sudo apt-get install $(SLAPD_PACKAGES)), or run make test as root" >&2; exit 1; fi; \
+	fi
+	@[ -x $(SLAPD_BIN) ] && command -v slapadd >/dev/null || \
+		{ echo "$(SLAPD_BIN) or slapadd still missing after installing $(SLAPD_PACKAGES)" >&2; exit 1; }
+
 # PostgreSQL: the server at $(POSTGRES_URL). Outside CI a missing server skips that half with a
 # loud message; under CI=true it fails the run.
-test: $(VENV)/.dev translations lint $(INTEROP)/node_modules/.package-lock.json
+test: $(VENV)/.dev translations lint slapd $(INTEROP)/node_modules/.package-lock.json
 	IDP_TEST_DB=sqlite $(BIN)/pytest
 	@if $(BIN)/python -c 'import sys, psycopg, sqlalchemy as sa; \
 		url = sa.make_url(sys.argv[1]).set(drivername="postgresql"); \

@@ -9,6 +9,7 @@ synchronous connection is not thread-safe, and a fresh one never carries another
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import ssl
 import threading
@@ -101,6 +102,15 @@ class _ServerState:
     resting_until: float = 0.0
 
 
+def _close(connection: Connection) -> None:
+    """Unbind, and close the socket ldap3 leaves open when opening failed (cannatag/ldap3#954)."""
+    with contextlib.suppress(LDAPException, OSError):
+        connection.unbind()
+    if connection.socket is not None:
+        with contextlib.suppress(OSError):
+            connection.socket.close()
+
+
 def _first(attributes: dict[str, Any], name: str | None) -> str | None:
     if not name:
         return None
@@ -133,13 +143,20 @@ class Directory:
 
     def _open(self, state: _ServerState, user: str, password: str) -> Connection | None:
         """A bound connection, None when the credentials are refused; raises LDAPException on failure."""
-        connection = Connection(state.server, user=user, password=password, receive_timeout=self.config.timeout,
+        # ldap3 needs an int receive timeout (a float breaks its socket options).
+        connection = Connection(state.server, user=user, password=password,
+                                receive_timeout=max(1, round(self.config.timeout)),
                                 raise_exceptions=False, read_only=True, auto_referrals=False)
-        connection.open()
-        if self.config.start_tls and not state.server.ssl:
-            connection.start_tls()
-        if not connection.bind():
-            connection.unbind()
+        try:
+            connection.open()
+            if self.config.start_tls and not state.server.ssl:
+                connection.start_tls()
+            bound = connection.bind()
+        except LDAPException:
+            _close(connection)
+            raise
+        if not bound:
+            _close(connection)
             return None
         return connection
 
