@@ -156,3 +156,18 @@ IDP_LDAP_DISABLED_FILTER = "(employeeType=disabled)"
 IDP_LDAP_EMAIL_DOMAINS = ("thanhhoa.gov.vn",)
 # Entries per page when the sync reads the whole directory.
 IDP_LDAP_PAGE_SIZE = 1000
+
+# --- Second factor (TOTP, RFC 6238) and who must use it ------------------------------------------------
+# The issuer an authenticator app shows above the code (otpauth:// "issuer"). Empty means
+# "Đăng nhập một lần <IDP_PROVINCE_NAME>" ("dangnhap" when that is empty too). No colon allowed.
+IDP_TOTP_ISSUER = ""
+# Failed codes (TOTP or recovery codes) per person within the window before the second factor is
+# locked for a while. Counted apart from password failures: neither locks the other.
+IDP_TOTP_MAX_FAILURES = 5
+IDP_TOTP_FAILURE_WINDOW_SECONDS = 15 * 60
+IDP_TOTP_LOCK_SECONDS = 15 * 60
+# Seconds a person has to confirm a new authenticator with its first code after the QR code is shown
+# (installing an app on a phone takes a while); the enrolment must be started again after that.
+IDP_TOTP_ENROLMENT_SECONDS = 30 * 60
+# Roles that make a subject an admin: admins always present a second factor, like officials.
+IDP_ADMIN_ROLES = ("admin", "unit_admin")

@@ -12,13 +12,15 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from idp import demo, maintenance
-from idp.identity import accounts, ldap
+from idp.identity import accounts, ldap, lookup
 from idp.identity import sync as directory_sync
+from idp.mfa import totp
 from idp.oidc import backchannel, end_session
 from idp.oidc.clients_cli import client_group
 from idp.oidc.keys_cli import keys_group
 from idp.oidc.logout_cli import logout_group
 from idp.storage import utcnow
+from idp.storage.subjects import Subject
 
 idp_group = AppGroup("idp", help="dangnhap administration.")
 user_group = AppGroup("user", help="Citizens' local accounts.")
@@ -170,6 +172,40 @@ def ldap_check() -> None:
         click.echo(f"{url}: {state}")
     if not any(state == "ok" for _, state in results):
         raise click.ClickException("no directory server is usable")
+
+
+totp_group = AppGroup("totp", help="Second factor (authenticator apps).")
+idp_group.add_command(totp_group)
+
+
+def _subject(identifier: str) -> Subject:
+    subject = lookup.find_subject(identifier)
+    if subject is None:
+        raise click.ClickException("no account with this identifier (ID number, e-mail or sub)")
+    return subject
+
+
+@totp_group.command("enroll")
+@click.argument("identifier")
+def totp_enroll(identifier: str) -> None:
+    """Provision an authenticator for an account and print its otpauth:// URI (and recovery codes).
+
+    For operators setting up a device on someone's behalf, and for automation: the credential is in
+    force at once, replacing any previous one.
+    """
+    subject = _subject(identifier)
+    uri, codes = totp.provision(subject, subject.email or subject.full_name)
+    click.echo(uri)
+    click.echo("recovery codes: " + " ".join(codes))
+
+
+@totp_group.command("reset")
+@click.argument("identifier")
+def totp_reset(identifier: str) -> None:
+    """Remove an account's authenticator and recovery codes (lost phone); audited."""
+    subject = _subject(identifier)
+    existed = totp.reset(subject, actor=None)
+    click.echo(f"{'reset' if existed else 'nothing to reset for'} sub={subject.sub}")
 
 
 @demo_group.command("seed")

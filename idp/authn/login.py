@@ -14,11 +14,17 @@ from datetime import datetime
 
 from idp import audit
 from idp.identity import ldap, linking, local, routing
+from idp.mfa import policy as mfa_policy
 from idp.storage import transaction, utcnow
+from idp.storage.clients import Client
 from idp.storage.sessions import SsoSession
 from idp.storage.subjects import Subject, SubjectStatus
 
 from . import passwords, sso, throttle
+
+# What a session may still owe (SsoSession.pending_factor).
+FACTOR_OTP = "otp"
+FACTOR_ENROL = "enrol"
 
 
 class Outcome(enum.StrEnum):
@@ -28,6 +34,7 @@ class Outcome(enum.StrEnum):
     ACCOUNT_LOCKED = "account_locked"  # locked by an operator, or by the directory's password policy
     ACCOUNT_DISABLED = "account_disabled"
     DIRECTORY_UNAVAILABLE = "directory_unavailable"  # officials only; citizens are unaffected
+    SECOND_FACTOR = "second_factor"  # password right; a session exists but owes a second factor
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,9 @@ class Attempt:
     user_agent: str | None = None
     # The cookie secret of a session this browser already had: ended, so a planted id never survives.
     previous_token: str | None = None
+    # What the application asking (if any) demands: it may require a second factor.
+    client: Client | None = None
+    acr_values: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,15 +104,22 @@ def _signed_in(attempt: Attempt, account: str, subject: Subject, now: datetime) 
     if subject.status != SubjectStatus.ACTIVE:
         outcome = Outcome.ACCOUNT_LOCKED if subject.status == SubjectStatus.LOCKED else Outcome.ACCOUNT_DISABLED
         return _refused(outcome, "login.refused", attempt, subject, reason=subject.status.value)
+    requirement = mfa_policy.requirement_for(subject, client=attempt.client, acr_values=attempt.acr_values)
+    owed = (FACTOR_ENROL if requirement.must_enrol else FACTOR_OTP) if requirement.required else None
     with transaction():
         throttle.clear(account)
         if attempt.previous_token:
             previous = sso.resume(attempt.previous_token, now)
             if previous is not None:
                 sso.end(previous, reason="replaced")
-        session, token = sso.start(subject, amr=["pwd"], now=now, ip=attempt.ip, user_agent=attempt.user_agent)
-        audit.record("login.success", subject=subject, ip=attempt.ip, amr="pwd", sid=session.sid)
-    return Result(Outcome.SIGNED_IN, session=session, token=token)
+        session, token = sso.start(subject, amr=["pwd"], now=now, ip=attempt.ip, user_agent=attempt.user_agent,
+                                   pending_factor=owed)
+        if owed is None:
+            audit.record("login.success", subject=subject, ip=attempt.ip, amr="pwd", sid=session.sid)
+        else:
+            audit.record("login.password_ok", subject=subject, ip=attempt.ip, second_factor=owed,
+                         reason=requirement.reason.value)
+    return Result(Outcome.SIGNED_IN if owed is None else Outcome.SECOND_FACTOR, session=session, token=token)
 
 
 def sign_in(attempt: Attempt) -> Result:

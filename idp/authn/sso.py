@@ -43,14 +43,22 @@ def hash_token(token: str) -> str:
 
 
 def start(subject: Subject, *, amr: list[str], now: datetime, ip: str | None,
-          user_agent: str | None) -> tuple[SsoSession, str]:
+          user_agent: str | None, pending_factor: str | None = None) -> tuple[SsoSession, str]:
     """Create a session for ``subject``; returns the row and the cookie secret (shown only here)."""
     token = secrets.token_urlsafe(32)
     row = SsoSession(token_hash=hash_token(token), subject_id=subject.id, created_at=now, last_seen_at=now,
                      expires_at=now + lifetimes().absolute, auth_time=now, amr=" ".join(amr),
-                     ip_address=ip, user_agent=(user_agent or "")[:255] or None)
+                     pending_factor=pending_factor, ip_address=ip, user_agent=(user_agent or "")[:255] or None)
     sessions.add(row)
     return row, token
+
+
+def add_factor(row: SsoSession, methods: list[str], now: datetime) -> None:
+    """Record a second factor just passed: the session is complete, its amr grows, and auth_time moves
+    to now (OIDC Core §2: the time the authentication happened)."""
+    row.amr = " ".join(dict.fromkeys(row.amr.split() + methods))
+    row.pending_factor = None
+    row.auth_time = now
 
 
 def is_live(row: SsoSession, now: datetime) -> bool:

@@ -200,3 +200,21 @@ def record_failure(account: str, ip: str, now: datetime) -> bool:
 def clear(account: str) -> None:
     """Forget the account's failures (after a successful sign-in, or an operator's unlock)."""
     _store(ACCOUNT).clear(ACCOUNT, _key(ACCOUNT, account))
+
+
+# --- One counter of another scope (e.g. "otp": second-factor failures), with the caller's limits --------
+# The sign-in pair above (account + IP) keeps its own functions; a factor checked after the password
+# counts against its own budget, so a wrong code never locks the password or the other way round.
+
+def check_scope(scope: str, value: str, now: datetime) -> Verdict:
+    """May an attempt counted against ``scope``'s counter for ``value`` go ahead?"""
+    return _verdict(_store(scope).get(scope, _key(scope, value)), now)
+
+
+def record_scope_failure(scope: str, value: str, now: datetime, limits: Limits) -> Counter:
+    """Count a failure against ``scope``'s counter for ``value``; the counter says if it is now locked."""
+    return _store(scope).fail(scope, _key(scope, value), now, limits)
+
+
+def clear_scope(scope: str, value: str) -> None:
+    _store(scope).clear(scope, _key(scope, value))

@@ -15,6 +15,7 @@ from typing import Any
 from flask import current_app
 from werkzeug.datastructures import MultiDict
 
+from idp.authn.levels import ACR_VALUES
 from idp.storage import clients
 from idp.storage.clients import Client
 
@@ -214,6 +215,21 @@ def _expected_sub(hinted: str | None, claims: dict[str, Any] | None) -> str | No
     return named.pop() if named else None
 
 
+def _acr_values(params: MultiDict[str, str], claims: dict[str, Any] | None) -> list[str]:
+    """acr_values, plus the values of an essential ``acr`` in the claims parameter (OIDC Core §5.5.1.1),
+    which must then be met: asking only for levels we do not have is refused."""
+    values = (_single(params, "acr_values") or "").split()
+    acr = ((claims or {}).get("id_token") or {}).get("acr")
+    if isinstance(acr, dict) and acr.get("essential") is True:
+        wanted = acr.get("values") or ([acr["value"]] if "value" in acr else [])
+        if not isinstance(wanted, list) or not all(isinstance(v, str) for v in wanted):
+            raise invalid_request("malformed acr claim request")
+        if wanted and not set(wanted) & set(ACR_VALUES):
+            raise AuthorizationError("access_denied", "the requested authentication level cannot be met")
+        values += [v for v in wanted if v in ACR_VALUES and v not in values]
+    return values
+
+
 def parse(params: MultiDict[str, str], client: Client, redirect_uri: str) -> AuthorizationRequest:
     """Check everything after the client: raises AuthorizationError, to be sent to the client."""
     _check_response(params, client)
@@ -234,6 +250,6 @@ def parse(params: MultiDict[str, str], client: Client, redirect_uri: str) -> Aut
         login_hint=_single(params, "login_hint"),
         expected_sub=_expected_sub(_check_id_token_hint(params), claims),
         ui_locales=_single(params, "ui_locales"),
-        acr_values=(_single(params, "acr_values") or "").split(),
+        acr_values=_acr_values(params, claims),
         claims=claims,
     )

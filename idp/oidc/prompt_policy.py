@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from idp.mfa import policy as mfa_policy
 from idp.storage import grants
 from idp.storage.clients import Client
 from idp.storage.sessions import SsoSession
@@ -18,12 +19,15 @@ from .authorization import AuthorizationRequest
 from .errors import AuthorizationError
 
 LOGIN = "login"
+SECOND_FACTOR = "mfa"
 CONSENT = "consent"
 SELECT_ACCOUNT = "select_account"
 
 _PROMPT_NONE_ERRORS = {
     LOGIN: "login_required",
     SELECT_ACCOUNT: "account_selection_required",
+    # OIDC Core §3.1.2.6: more interaction than a sign-in is needed.
+    SECOND_FACTOR: "interaction_required",
     CONSENT: "consent_required",
 }
 
@@ -55,6 +59,14 @@ def _someone_else(request: AuthorizationRequest, session: SsoSession) -> bool:
     return request.expected_sub is not None and request.expected_sub != session.subject.sub
 
 
+def _second_factor_needed(request: AuthorizationRequest, client: Client, session: SsoSession) -> bool:
+    """The session has no second factor, and the person, the client or the request asks for one
+    (a password-only session is stepped up here)."""
+    if "mfa" in session.amr.split():
+        return False
+    return mfa_policy.requirement_for(session.subject, client=client, acr_values=request.acr_values).required
+
+
 def _consent_needed(request: AuthorizationRequest, client: Client, session: SsoSession,
                     progress: Progress) -> bool:
     if client.skip_consent:
@@ -76,6 +88,8 @@ def next_prompt(request: AuthorizationRequest, client: Client, session: SsoSessi
         needed = LOGIN
     elif "select_account" in request.prompt and not progress.account_selected and not progress.signed_in_here:
         needed = SELECT_ACCOUNT
+    elif session is not None and _second_factor_needed(request, client, session):
+        needed = SECOND_FACTOR
     elif session is not None and _consent_needed(request, client, session, progress):
         needed = CONSENT
     if needed is not None and "none" in request.prompt:

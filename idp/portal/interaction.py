@@ -44,6 +44,8 @@ def interaction(uid: str) -> Response | tuple[str, int] | str:
     if row.prompt == prompt_policy.LOGIN or session is None:
         return redirect(url_for("portal.login_page", interaction=uid, login_hint=auth_request.login_hint,
                                 ui_locales=auth_request.ui_locales))
+    if row.prompt == prompt_policy.SECOND_FACTOR:
+        return redirect(url_for("portal.second_factor_page", interaction=uid))
     if row.prompt == prompt_policy.SELECT_ACCOUNT:
         return render_template("portal/select_account.html", uid=uid, client=client, subject=session.subject)
     scopes = [SCOPE_DESCRIPTIONS[s] for s in sorted(auth_request.consent_scopes(), key=list(SCOPE_DESCRIPTIONS).index)]

@@ -71,16 +71,20 @@ def login_submit() -> Response | tuple[str, int]:
         message = (_("Please enter your personal identification number or e-mail and your password.")
                    if error.reason == "required" else _("The information entered is not valid."))
         return _form(error=message, status=400)
-    result = login.sign_in(login.Attempt(identifier=identifier, password=password, ip=client.ip(),
-                                         user_agent=client.user_agent(),
-                                         previous_token=sso_cookie.raw_token()))
-    if result.outcome != login.Outcome.SIGNED_IN or result.token is None:
+    row = _interaction()
+    parked = flow.parked(row.uid) if row is not None else None
+    result = login.sign_in(login.Attempt(
+        identifier=identifier, password=password, ip=client.ip(), user_agent=client.user_agent(),
+        previous_token=sso_cookie.raw_token(), client=parked[2] if parked else None,
+        acr_values=tuple(parked[1].acr_values) if parked else ()))
+    if result.outcome not in (login.Outcome.SIGNED_IN, login.Outcome.SECOND_FACTOR) or result.token is None:
         message, status = _messages(result)
         return _form(identifier=identifier, error=message, status=status)
     # A new form secret too: nothing tied to the anonymous visit survives the sign-in.
     session.pop("csrf_token", None)
-    row = _interaction()
-    if row is not None and result.session is not None:
+    if result.outcome == login.Outcome.SECOND_FACTOR:
+        response = redirect(url_for("portal.second_factor_page", interaction=row.uid if row else None))
+    elif row is not None and result.session is not None:
         interactions.record_sign_in(row, result.session.sid)
         response = redirect(url_for("oidc.resume", uid=row.uid))
     else:

@@ -55,7 +55,7 @@ def _confirm(fields: dict[str, str]) -> str:
 
 @bp.get("/logout")
 def logout_page() -> Response | str:
-    if sso_cookie.current() is None:
+    if sso_cookie.current_including_pending() is None:
         return signed_out_page(end_session.SignedOut())
     return _confirm({})
 
@@ -67,7 +67,8 @@ def logout_submit() -> Response | tuple[str, int]:
         wanted = end_session.parse(request.form)
     except end_session.InvalidLogoutRequest:
         return render_template("oidc/logout_error.html"), 400
-    return signed_out_page(end_session.finish(wanted, sso_cookie.current(), ip=client.ip()))
+    # A session still owing its second factor is ended too.
+    return signed_out_page(end_session.finish(wanted, sso_cookie.current_including_pending(), ip=client.ip()))
 
 
 @bp.route("/session/end", methods=["GET", "POST"])

@@ -15,11 +15,11 @@ from flask import Flask
 from flask_migrate import Migrate
 from sqlalchemy import event, text
 
-from . import audit_events, clients, grants, interactions, keys, logout, orgunits, sessions, subjects, throttle
+from . import audit_events, clients, grants, interactions, keys, logout, mfa, orgunits, sessions, subjects, throttle
 from .base import Base, db, utcnow
 
-__all__ = ["Base", "audit_events", "clients", "db", "grants", "init_app", "interactions", "keys", "logout", "orgunits",
-           "ping", "rollback", "sessions", "subjects", "throttle", "transaction", "utcnow"]
+__all__ = ["Base", "audit_events", "clients", "db", "grants", "init_app", "interactions", "keys", "logout", "mfa",
+           "orgunits", "ping", "rollback", "sessions", "subjects", "throttle", "transaction", "utcnow"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 

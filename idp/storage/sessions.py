@@ -33,6 +33,9 @@ class SsoSession(Base):
     auth_time: Mapped[datetime] = mapped_column(UtcDateTime)
     # Space-separated RFC 8176 methods achieved in this session ("pwd", later "otp mfa").
     amr: Mapped[str] = mapped_column(String(64))
+    # Set while a second factor is still owed ("otp", or "enrol" when none is set up yet): such a
+    # session signs nobody in anywhere; only the second-factor pages can see it.
+    pending_factor: Mapped[str | None] = mapped_column(String(16))
     ip_address: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(255))
 

@@ -141,6 +141,10 @@ def set_roles(subject_id: int, roles: set[str], current: set[str] | None = None)
     db.session.flush()
 
 
+def find_by_sub(sub: str) -> Subject | None:
+    return db.session.execute(select(Subject).where(Subject.sub == sub)).scalar_one_or_none()
+
+
 def get_subject(subject_id: int) -> Subject | None:
     return db.session.get(Subject, subject_id)
 

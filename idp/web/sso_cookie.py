@@ -25,7 +25,13 @@ def raw_token() -> str | None:
 
 
 def current() -> SsoSession | None:
-    """The live SSO session of this browser, looked up at most once per request."""
+    """The live, complete SSO session of this browser (none while a second factor is owed)."""
+    row = current_including_pending()
+    return row if row is not None and row.pending_factor is None else None
+
+
+def current_including_pending() -> SsoSession | None:
+    """The live SSO session of this browser, complete or not, looked up at most once per request."""
     if _CACHE_KEY not in request.environ:
         token = raw_token()
         found = None

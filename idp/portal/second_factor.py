@@ -1,0 +1,137 @@
+"""Second-factor pages: the code from the authenticator app, a recovery code, or enrolling one.
+
+Reached after a right password when the policy asks for a second factor (the session then owes it),
+or later when an application needs more than a password (step-up). On success the browser goes back
+to the authorization request it came from, or to the account page.
+"""
+
+from __future__ import annotations
+
+import math
+from urllib.parse import quote
+
+from flask import redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from werkzeug.wrappers import Response
+
+from idp.authn import login, second_factor
+from idp.mfa import NoPendingEnrolment, Outcome, VerifyResult, WrongCode, totp
+from idp.oidc import flow, interactions
+from idp.storage.sessions import SsoSession
+from idp.web import client, sso_cookie
+
+from . import bp
+from .forms import FormError, text_field
+
+CODE_MAX = 32
+
+
+def _uid() -> str | None:
+    uid = request.values.get("interaction")
+    return uid if uid and flow.parked(uid) is not None else None
+
+
+def _session() -> SsoSession | None:
+    return sso_cookie.current_including_pending()
+
+
+def _done(session: SsoSession) -> Response:
+    """Where to go once the factor is passed: back to the application's request, or the account."""
+    uid = _uid()
+    if uid is None:
+        return redirect(url_for("portal.account"))
+    parked = flow.parked(uid)
+    if parked is not None and session.pending_factor is None:
+        interactions.record_sign_in(parked[0], session.sid)
+    return redirect(url_for("oidc.resume", uid=uid))
+
+
+def _error(result: VerifyResult) -> tuple[str, int]:
+    if result.outcome == Outcome.LOCKED:
+        minutes = max(1, math.ceil(result.seconds / 60))
+        return ngettext("Too many wrong codes. Please try again in %(num)d minute.",
+                        "Too many wrong codes. Please try again in %(num)d minutes.", minutes), 429
+    return _("The verification code is not correct."), 200
+
+
+def _code_page(error: str | None = None, status: int = 200) -> tuple[str, int]:
+    return render_template("portal/second_factor.html", error=error, interaction=_uid()), status
+
+
+@bp.get("/login/second-factor")
+def second_factor_page() -> Response | tuple[str, int]:
+    session = _session()
+    if session is None:
+        return redirect(url_for("portal.login_page", interaction=_uid()))
+    if session.pending_factor == login.FACTOR_ENROL or not totp.is_enrolled(session.subject):
+        return redirect(url_for("portal.enrol_page", interaction=_uid()))
+    return _code_page()
+
+
+@bp.post("/login/second-factor")
+def second_factor_submit() -> Response | tuple[str, int]:
+    session = _session()
+    if session is None:
+        return redirect(url_for("portal.login_page", interaction=_uid()))
+    use_recovery = request.form.get("method") == "recovery"
+    try:
+        code = text_field("recovery_code" if use_recovery else "code", max_length=CODE_MAX)
+    except FormError:
+        return _code_page(_("Please enter the code."), 400)
+    check = second_factor.with_recovery_code if use_recovery else second_factor.with_code
+    result = check(session, code, client.ip())
+    if not result.ok:
+        return _code_page(*_error(result))
+    if use_recovery and result.remaining is not None:
+        return render_template("portal/recovery_code_used.html", remaining=result.remaining, interaction=_uid())
+    return _done(session)
+
+
+@bp.get("/login/second-factor/continue")
+def second_factor_continue() -> Response:
+    session = _session()
+    if session is None:
+        return redirect(url_for("portal.login_page"))
+    return _done(session)
+
+
+def _enrol_page(session: SsoSession, error: str | None = None, status: int = 200) -> tuple[str, int]:
+    enrolment = totp.start_enrolment(session.subject, second_factor.account_label(session))
+    return render_template("portal/enrol.html", enrolment=enrolment, error=error, interaction=_uid()), status
+
+
+def _may_enrol() -> SsoSession | Response:
+    """Enrolling here is only for someone with no authenticator yet: otherwise a password alone could
+    replace the authenticator and walk past the second factor (a new one is set up from the account
+    page, after passing the current one)."""
+    session = _session()
+    if session is None:
+        return redirect(url_for("portal.login_page", interaction=_uid()))
+    if totp.is_enrolled(session.subject):
+        return redirect(url_for("portal.second_factor_page", interaction=_uid()))
+    return session
+
+
+@bp.get("/login/enrol")
+def enrol_page() -> Response | tuple[str, int]:
+    session = _may_enrol()
+    if isinstance(session, Response):
+        return session
+    return _enrol_page(session)
+
+
+@bp.post("/login/enrol")
+def enrol_submit() -> Response | tuple[str, int]:
+    session = _may_enrol()
+    if isinstance(session, Response):
+        return session
+    try:
+        codes = second_factor.enrol(session, text_field("code", max_length=CODE_MAX), client.ip())
+    except (FormError, WrongCode):
+        return _enrol_page(session, _("The verification code is not correct. Scan the new QR code and try again."))
+    except NoPendingEnrolment:
+        return _enrol_page(session, _("The set-up expired. Scan the new QR code and try again."))
+    text = "\n".join(codes) + "\n"
+    return render_template("portal/recovery_codes.html", codes=codes, interaction=_uid(),
+                           download="data:text/plain;charset=utf-8," + quote(text))

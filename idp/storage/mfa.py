@@ -1,0 +1,131 @@
+"""Second factors: each subject's TOTP credential and recovery codes, and the atomic updates they need.
+
+A credential is one row per subject holding the secret in force and, while the person enrols a new
+authenticator, the next one: the old secret keeps working until the new one is confirmed. Secrets
+are AES-GCM tokens (``idp.crypto``), never base32 text. ``last_step`` is the RFC 6238 time step of
+the last code accepted; a code is accepted only for a later step, in one conditional UPDATE, so two
+workers handed the same code cannot both accept it. Recovery codes are stored only as SHA-256 hashes
+and used up by the same kind of conditional UPDATE.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint, delete, func, or_, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, UtcDateTime, db, utcnow
+
+
+class TotpCredential(Base):
+    __tablename__ = "totp_credential"
+
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subject.id", ondelete="CASCADE"), primary_key=True)
+    # The confirmed secret (encrypted), or None while the first enrolment is still unconfirmed.
+    secret_encrypted: Mapped[str | None] = mapped_column(String(255))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_step: Mapped[int | None] = mapped_column(BigInteger)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # An enrolment in progress: shown to the person, not yet proven by a code from their authenticator.
+    pending_secret_encrypted: Mapped[str | None] = mapped_column(String(255))
+    pending_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class RecoveryCode(Base):
+    __tablename__ = "recovery_code"
+    __table_args__ = (UniqueConstraint("subject_id", "code_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subject.id", ondelete="CASCADE"))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+# --- TOTP credentials --------------------------------------------------------------------------------
+
+def credential(subject_id: int) -> TotpCredential | None:
+    return db.session.get(TotpCredential, subject_id)
+
+
+def is_enrolled(subject_id: int) -> bool:
+    """Whether the subject has a confirmed TOTP secret (an unconfirmed enrolment does not count)."""
+    return db.session.execute(
+        select(TotpCredential.subject_id)
+        .where(TotpCredential.subject_id == subject_id, TotpCredential.secret_encrypted.is_not(None))
+    ).first() is not None
+
+
+def set_pending(subject_id: int, secret_encrypted: str, now: datetime) -> None:
+    """Start (or restart) an enrolment; a confirmed secret, if any, stays in force."""
+    row = credential(subject_id)
+    if row is None:
+        row = TotpCredential(subject_id=subject_id, created_at=now)
+        db.session.add(row)
+    row.pending_secret_encrypted, row.pending_since = secret_encrypted, now
+    db.session.flush()
+
+
+def confirm_pending(subject_id: int, pending_secret_encrypted: str, step: int, now: datetime) -> bool:
+    """Make the pending secret the one in force, if it is still the one the caller checked the code
+    against (a concurrent confirmation or restart wins otherwise). True when this call did it."""
+    return db.session.execute(
+        update(TotpCredential)
+        .where(TotpCredential.subject_id == subject_id,
+               TotpCredential.pending_secret_encrypted == pending_secret_encrypted)
+        .values(secret_encrypted=pending_secret_encrypted, confirmed_at=now, last_step=step, last_used_at=now,
+                pending_secret_encrypted=None, pending_since=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+
+
+def accept_step(subject_id: int, step: int, now: datetime) -> bool:
+    """Record ``step`` as the last accepted one if it is later than the stored one (RFC 6238 §5.2:
+    a verifier must not accept the second attempt of the same OTP). True when this call accepted it."""
+    return db.session.execute(
+        update(TotpCredential)
+        .where(TotpCredential.subject_id == subject_id, TotpCredential.secret_encrypted.is_not(None),
+               or_(TotpCredential.last_step.is_(None), TotpCredential.last_step < step))
+        .values(last_step=step, last_used_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+
+
+def delete_credential(subject_id: int) -> bool:
+    """Remove the TOTP credential (confirmed and pending) and the recovery codes; True if one existed."""
+    deleted = db.session.execute(delete(TotpCredential).where(TotpCredential.subject_id == subject_id)).rowcount
+    delete_recovery_codes(subject_id)
+    return deleted == 1
+
+
+# --- Recovery codes ----------------------------------------------------------------------------------
+
+def delete_recovery_codes(subject_id: int) -> None:
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.subject_id == subject_id))
+
+
+def replace_recovery_codes(subject_id: int, code_hashes: list[str], now: datetime) -> None:
+    """The subject's recovery codes become exactly these; every earlier one stops working."""
+    delete_recovery_codes(subject_id)
+    db.session.add_all(RecoveryCode(subject_id=subject_id, code_hash=h, created_at=now) for h in code_hashes)
+    db.session.flush()
+
+
+def use_recovery_code(subject_id: int, code_hash: str, now: datetime) -> bool:
+    """Mark the unused code with this hash as used; True when this call did (each code works once)."""
+    return db.session.execute(
+        update(RecoveryCode)
+        .where(RecoveryCode.subject_id == subject_id, RecoveryCode.code_hash == code_hash,
+               RecoveryCode.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+
+
+def unused_recovery_codes(subject_id: int) -> int:
+    return db.session.execute(
+        select(func.count()).select_from(RecoveryCode)
+        .where(RecoveryCode.subject_id == subject_id, RecoveryCode.used_at.is_(None))
+    ).scalar_one()
