@@ -8,6 +8,6 @@ bp = Blueprint("portal", __name__)
 
 
 def init_app(app: Flask) -> None:
-    from . import account, interaction, language, second_factor, signin, signout  # noqa: F401  (the modules add their routes to bp)
+    from . import account, interaction, language, second_factor, signin, signout, two_step  # noqa: F401  (the modules add their routes to bp)
 
     app.register_blueprint(bp)
