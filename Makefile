@@ -13,13 +13,14 @@ CATALOG := idp/translations/vi/LC_MESSAGES/messages
 POSTGRES_URL ?= $(or $(IDP_TEST_POSTGRES_URL),postgresql+psycopg://postgres@127.0.0.1:5432/postgres)
 INTEROP := tests/interop
 
-.PHONY: help run test lint translations extract-messages venv clean slapd
+.PHONY: help run test lint translations extract-messages venv clean slapd chromium
 
 help:
 	@echo "make run    start dangnhap on http://127.0.0.1:$(PORT) (SQLite, demo data)"
 	@echo "make test   ruff, then pytest on SQLite and on PostgreSQL"
 	@echo "make translations        compile the message catalogue"
 	@echo "make extract-messages    update the catalogue from the code and templates"
+	@echo "make bench-ldap          time the directory sync of 50,000 officials (bench/README.md)"
 
 # A virtual environment needs python3-venv on Debian/Ubuntu; install it when we can (as root).
 $(BIN)/python:
@@ -103,9 +104,32 @@ slapd:
 	@[ -x $(SLAPD_BIN) ] && command -v slapadd >/dev/null || \
 		{ echo "$(SLAPD_BIN) or slapadd still missing after installing $(SLAPD_PACKAGES)" >&2; exit 1; }
 
+# The browser test (tests/ldap/test_browser_enrolment.py) drives Debian's Chromium with Playwright;
+# `playwright install` is never run (it downloads browsers of its own). Install chromium when we can
+# (as root on Debian/Ubuntu), without its recommends (with them: ~480 MB, systemd included); fetch the
+# package lists first should the install fail on stale or empty ones (a fresh container).
+CHROMIUM_BIN := /usr/bin/chromium
+chromium:
+	@if [ ! -x $(CHROMIUM_BIN) ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			export DEBIAN_FRONTEND=noninteractive; \
+			apt-get install -y -q --no-install-recommends chromium || \
+				{ apt-get update -q && apt-get install -y -q --no-install-recommends chromium; } || exit 1; \
+		else echo "the browser test needs Debian's Chromium at $(CHROMIUM_BIN): install the Debian package" \
+			"chromium (sudo apt-get install --no-install-recommends chromium), or run make test as root" >&2; exit 1; fi; \
+	fi
+	@[ -x $(CHROMIUM_BIN) ] || { echo "$(CHROMIUM_BIN) still missing after installing chromium" >&2; exit 1; }
+
+# The directory sync benchmark (bench/ldap_sync.py): a throwaway slapd with 50,000 officials, then
+# full, repeated and incremental syncs on SQLite and, when it answers, PostgreSQL at $(POSTGRES_URL).
+# BENCH_ARGS passes options, e.g. BENCH_ARGS="--repeat 3" or "--officials 5000".
+.PHONY: bench-ldap
+bench-ldap: $(VENV)/.dev slapd
+	IDP_TEST_POSTGRES_URL='$(POSTGRES_URL)' $(BIN)/python -m bench.ldap_sync $(BENCH_ARGS)
+
 # PostgreSQL: the server at $(POSTGRES_URL). Outside CI a missing server skips that half with a
 # loud message; under CI=true it fails the run.
-test: $(VENV)/.dev translations lint slapd $(INTEROP)/node_modules/.package-lock.json
+test: $(VENV)/.dev translations lint slapd chromium $(INTEROP)/node_modules/.package-lock.json
 	IDP_TEST_DB=sqlite $(BIN)/pytest
 	@if $(BIN)/python -c 'import sys, psycopg, sqlalchemy as sa; \
 		url = sa.make_url(sys.argv[1]).set(drivername="postgresql"); \

@@ -5,6 +5,10 @@ and a server that failed is skipped for IDP_LDAP_RETRY_SECONDS, so a dead server
 not one per request; when every server is resting the person is told at once that the directory is
 unavailable. Connections are made per operation (about a millisecond with ``get_info=NONE``): ldap3's
 synchronous connection is not thread-safe, and a fresh one never carries another request's bind.
+
+Whatever goes wrong on the wire (refused, timed out, TLS refused, a search that ends in an error) is
+DirectoryUnavailable to callers: never a half answer, which a full sync would read as "these people
+are gone", and never an exception that turns a sign-in page into a 500.
 """
 
 from __future__ import annotations
@@ -22,14 +26,15 @@ from urllib.parse import urlsplit
 
 from flask import Flask, current_app
 from ldap3 import BASE, NONE, SUBTREE, Connection, Server, Tls
-from ldap3.core.exceptions import LDAPException
+from ldap3.core.exceptions import LDAPException, LDAPStartTLSError
 from ldap3.utils.conv import escape_filter_chars
 
 logger = logging.getLogger(__name__)
 
 SOURCE = "ldap"
 _EXTENSION = "dangnhap.directory"
-_OPERATIONAL = ("entryUUID", "modifyTimestamp", "pwdAccountLockedTime")
+# Only what is used: ldap3 decodes every value in pure Python, the bulk of a 50,000-entry read.
+_OPERATIONAL = ("entryUUID",)
 MAX_IDENTIFIER_LENGTH = 254
 
 
@@ -91,14 +96,14 @@ class DirectoryEntry:
     unit: str | None
     groups: tuple[str, ...]
     disabled: bool
-    locked: bool
-    modified: datetime | None
 
 
 @dataclass
 class _ServerState:
     url: str
-    server: Server
+    host: str
+    port: int | None
+    ldaps: bool
     resting_until: float = 0.0
 
 
@@ -122,17 +127,29 @@ def _first(attributes: dict[str, Any], name: str | None) -> str | None:
     return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
+def _tls(config: DirectoryConfig) -> tuple[Tls | None, str | None]:
+    """Certificate validation for StartTLS and ldaps://, or what is wrong with its settings.
+
+    ldap3 refuses a missing CA file when the Tls object is built; that must not turn every official's
+    sign-in into a 500: the directory is then unavailable, and ``idp ldap check`` says why.
+    """
+    try:
+        return Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=config.ca_file or None,
+                   version=ssl.PROTOCOL_TLS_CLIENT), None
+    except LDAPException as exc:
+        return None, f"IDP_LDAP_CA_FILE {config.ca_file!r}: {exc}"
+
+
 class Directory:
     def __init__(self, config: DirectoryConfig) -> None:
         self.config = config
-        tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=config.ca_file or None,
-                  version=ssl.PROTOCOL_TLS_CLIENT)
+        self._tls, self.config_error = _tls(config)
+        if self.config_error:
+            logger.error("directory configuration: %s", self.config_error)
         self._servers = []
         for url in config.urls:
             parts = urlsplit(url)
-            server = Server(parts.hostname or "", port=parts.port, use_ssl=parts.scheme == "ldaps", tls=tls,
-                            get_info=NONE, connect_timeout=config.timeout)
-            self._servers.append(_ServerState(url, server))
+            self._servers.append(_ServerState(url, parts.hostname or "", parts.port, parts.scheme == "ldaps"))
         self._lock = threading.Lock()
 
     @property
@@ -141,16 +158,25 @@ class Directory:
 
     # --- connections ------------------------------------------------------------------------------
 
+    def _server(self, state: _ServerState) -> Server:
+        """A new ldap3 Server each time: one that failed marks its address unusable for a fixed 5 s of
+        its own (RESET_AVAILABILITY_TIMEOUT), which would outlast a shorter IDP_LDAP_RETRY_SECONDS and
+        fail the first connections after a recovery with "invalid server address". Our resting servers
+        are the only health state."""
+        return Server(state.host, port=state.port, use_ssl=state.ldaps, tls=self._tls, get_info=NONE,
+                      connect_timeout=self.config.timeout)
+
     def _open(self, state: _ServerState, user: str, password: str) -> Connection | None:
         """A bound connection, None when the credentials are refused; raises LDAPException on failure."""
         # ldap3 needs an int receive timeout (a float breaks its socket options).
-        connection = Connection(state.server, user=user, password=password,
+        connection = Connection(self._server(state), user=user, password=password,
                                 receive_timeout=max(1, round(self.config.timeout)),
                                 raise_exceptions=False, read_only=True, auto_referrals=False)
         try:
             connection.open()
-            if self.config.start_tls and not state.server.ssl:
-                connection.start_tls()
+            # start_tls() answers False instead of raising in some states: never bind in clear then.
+            if self.config.start_tls and not state.ldaps and not connection.start_tls():
+                raise LDAPStartTLSError(f"StartTLS did not start: {connection.last_error}")
             bound = connection.bind()
         except LDAPException:
             _close(connection)
@@ -160,8 +186,16 @@ class Directory:
             return None
         return connection
 
+    def _rest(self, state: _ServerState, exc: Exception) -> None:
+        """Skip a failed server for IDP_LDAP_RETRY_SECONDS; after that it is tried again (recovery)."""
+        logger.warning("directory server %s failed: %s", state.url, exc)
+        with self._lock:
+            state.resting_until = time.monotonic() + self.config.retry_seconds
+
     def _connect(self, user: str, password: str) -> tuple[Connection | None, _ServerState]:
         """Bind to the first healthy server; failed servers rest. Raises DirectoryUnavailable."""
+        if self.config_error:
+            raise DirectoryUnavailable(self.config_error)
         now = time.monotonic()
         for state in self._servers:
             if state.resting_until > now:
@@ -169,18 +203,45 @@ class Directory:
             try:
                 return self._open(state, user, password), state
             except LDAPException as exc:
-                logger.warning("directory server %s failed: %s", state.url, exc)
-                with self._lock:
-                    state.resting_until = time.monotonic() + self.config.retry_seconds
+                self._rest(state, exc)
         raise DirectoryUnavailable("no directory server answered")
 
-    def _service(self) -> Connection:
+    def _service(self) -> tuple[Connection, _ServerState]:
         connection, state = self._connect(self.config.bind_dn, self.config.bind_password)
         if connection is None:
             # Wrong service credentials are a configuration error: officials cannot sign in.
             logger.error("directory refused the service account on %s", state.url)
             raise DirectoryUnavailable("the directory refused the service account")
-        return connection
+        return connection, state
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[Connection]:
+        """A service connection; a failure on the wire while it is used rests its server and becomes
+        DirectoryUnavailable (a server may die between the bind and the search)."""
+        connection, state = self._service()
+        try:
+            yield connection
+        except LDAPException as exc:
+            self._rest(state, exc)
+            raise DirectoryUnavailable(f"{state.url}: {exc}") from exc
+        finally:
+            _close(connection)
+
+    def _paged(self, connection: Connection, base: str, query: str, attributes: list[str]) -> Iterator[dict[str, Any]]:
+        """Every entry a paged search finds, then a check that it ended well.
+
+        ldap3 without ``raise_exceptions`` ends a paged search quietly on an error (noSuchObject for a
+        wrong base, sizeLimitExceeded when the service account lost its limits): the entries so far
+        would look like the whole directory, and a full sync would disable everyone else.
+        """
+        for item in connection.extend.standard.paged_search(base, query, SUBTREE, attributes=attributes,
+                                                            paged_size=self.config.page_size, generator=True):
+            if item.get("type") == "searchResEntry":
+                yield item
+        result = connection.result or {}
+        if result.get("result") != 0:
+            raise DirectoryUnavailable(f"search of {base} failed: {result.get('description')} "
+                                       f"{result.get('message') or ''}".strip())
 
     # --- reading entries ------------------------------------------------------------------------------
 
@@ -189,14 +250,11 @@ class Directory:
 
     def _entry(self, dn: str, attributes: dict[str, Any], groups: tuple[str, ...], disabled: bool) -> DirectoryEntry:
         mapping = self.config.attributes
-        modified = attributes.get("modifyTimestamp")
         return DirectoryEntry(
             entry_uuid=str(_first(attributes, "entryUUID")), dn=dn, uid=_first(attributes, mapping.get("uid")),
             name=_first(attributes, mapping.get("name")) or dn, email=_first(attributes, mapping.get("email")),
             phone=_first(attributes, mapping.get("phone")), title=_first(attributes, mapping.get("title")),
             unit=_first(attributes, mapping.get("unit")), groups=groups, disabled=disabled,
-            locked=_first(attributes, "pwdAccountLockedTime") is not None,
-            modified=modified if isinstance(modified, datetime) else None,
         )
 
     def _groups_of(self, connection: Connection, dn: str) -> tuple[str, ...]:
@@ -227,88 +285,118 @@ class Directory:
         """
         if not password or not identifier or len(identifier) > MAX_IDENTIFIER_LENGTH:
             return None  # an empty password would be an unauthenticated bind, which "succeeds"
-        service = self._service()
-        try:
+        with self._session() as service:
             service.search(self.config.user_base, self._login_filter(identifier), SUBTREE,
                            attributes=self._attribute_names(), size_limit=2)
             found = [item for item in service.response or () if item.get("type") == "searchResEntry"]
             if len(found) != 1:
                 return None
             dn, attributes = found[0]["dn"], found[0]["attributes"]
-            if _first(attributes, "pwdAccountLockedTime") is not None:
-                raise DirectoryAccountLocked(dn)
-            user, _state = self._connect(dn, password)
-            if user is None:
+            if not self._bind_as(dn, password):
+                # Asked after the bind: the policy decides whether a lock has expired (a successful
+                # bind then clears it), and this very failure may have locked the entry.
+                if self._is_locked(service, dn):
+                    raise DirectoryAccountLocked(dn)
                 return None
-            user.unbind()
             entry = self._entry(dn, attributes, self._groups_of(service, dn), self._is_disabled(service, dn))
-        finally:
-            service.unbind()
         if entry.disabled:
             raise DirectoryAccountDisabled(dn)
         return entry
 
-    def entries(self, changed_since: datetime | None = None) -> Iterator[DirectoryEntry]:
-        """Every person entry (or those modified since ``changed_since``), read in pages."""
-        connection = self._service()
-        try:
-            memberships = self._all_memberships(connection)
+    def _bind_as(self, dn: str, password: str) -> bool:
+        user, _state = self._connect(dn, password)
+        if user is None:
+            return False
+        _close(user)
+        return True
+
+    def _is_locked(self, connection: Connection, dn: str) -> bool:
+        connection.search(dn, "(objectClass=*)", BASE, attributes=["pwdAccountLockedTime"])
+        return any(_first(item["attributes"], "pwdAccountLockedTime") is not None
+                   for item in connection.response or () if item.get("type") == "searchResEntry")
+
+    def entries(self, changed_since: datetime | None = None,
+                memberships: dict[str, tuple[str, ...]] | None = None) -> Iterator[DirectoryEntry]:
+        """Every person entry (or those modified since ``changed_since``), read in pages.
+
+        ``memberships``: what ``memberships()`` returned, when the caller needs it too (read otherwise).
+        Raises DirectoryUnavailable, possibly after some entries: the caller must not take what it got
+        for the whole directory.
+        """
+        with self._session() as connection:
+            if memberships is None:
+                memberships = self._all_memberships(connection)
             disabled = self._uuids(connection, f"(&{self.config.user_filter}{self.config.disabled_filter})") \
                 if self.config.disabled_filter else set()
             query = self.config.user_filter
             if changed_since is not None:
                 stamp = changed_since.astimezone(UTC).strftime("%Y%m%d%H%M%SZ")
                 query = f"(&{query}(modifyTimestamp>={stamp}))"
-            for item in connection.extend.standard.paged_search(
-                    self.config.user_base, query, SUBTREE, attributes=self._attribute_names(),
-                    paged_size=self.config.page_size, generator=True):
-                if item.get("type") != "searchResEntry":
-                    continue
+            for item in self._paged(connection, self.config.user_base, query, self._attribute_names()):
                 attributes = item["attributes"]
                 uuid = str(_first(attributes, "entryUUID"))
-                yield self._entry(item["dn"], attributes, tuple(sorted(memberships.get(item["dn"].lower(), ()))),
-                                  uuid in disabled)
-        finally:
-            connection.unbind()
+                yield self._entry(item["dn"], attributes, memberships.get(item["dn"].lower(), ()), uuid in disabled)
+
+    def memberships(self) -> dict[str, tuple[str, ...]]:
+        """member DN (lower-cased) → its groups' DNs, sorted: every group read once."""
+        with self._session() as connection:
+            return self._all_memberships(connection)
 
     def _uuids(self, connection: Connection, query: str) -> set[str]:
         return {str(_first(item["attributes"], "entryUUID"))
-                for item in connection.extend.standard.paged_search(
-                    self.config.user_base, query, SUBTREE, attributes=["entryUUID"],
-                    paged_size=self.config.page_size, generator=True)
-                if item.get("type") == "searchResEntry"}
+                for item in self._paged(connection, self.config.user_base, query, ["entryUUID"])}
 
-    def _all_memberships(self, connection: Connection) -> dict[str, set[str]]:
+    def _all_memberships(self, connection: Connection) -> dict[str, tuple[str, ...]]:
         """member DN (lower-cased) → group DNs, from one pass over the groups (not one search per person)."""
         memberships: dict[str, set[str]] = {}
         if not self.config.group_base:
-            return memberships
-        for item in connection.extend.standard.paged_search(
-                self.config.group_base, self.config.group_filter, SUBTREE, attributes=["member"],
-                paged_size=self.config.page_size, generator=True):
-            if item.get("type") != "searchResEntry":
-                continue
+            return {}
+        for item in self._paged(connection, self.config.group_base, self.config.group_filter, ["member"]):
             for member in item["attributes"].get("member", []):
                 memberships.setdefault(str(member).lower(), set()).add(item["dn"])
-        return memberships
+        return {member: tuple(sorted(groups)) for member, groups in memberships.items()}
 
     def check(self) -> list[tuple[str, str]]:
-        """Each server's state for ``flask idp ldap check``: (url, "ok" or what failed)."""
-        results = []
+        """Settings, then each server, for ``flask idp ldap check``: (what, "ok" or what is wrong)."""
+        results = self._setting_problems()
         for state in self._servers:
-            try:
-                connection = self._open(state, self.config.bind_dn, self.config.bind_password)
-            except LDAPException as exc:
-                results.append((state.url, f"unreachable: {exc}"))
-                continue
-            if connection is None:
-                results.append((state.url, "the service account was refused"))
-                continue
-            connection.search(self.config.user_base, self.config.user_filter, SUBTREE, attributes=[], size_limit=1)
-            ok = connection.result.get("result") in (0, 4)  # success, or size limit reached
-            results.append((state.url, "ok" if ok else f"search failed: {connection.result.get('description')}"))
-            connection.unbind()
+            results.append((state.url, self.config_error or self._check_server(state)))
         return results
+
+    def _setting_problems(self) -> list[tuple[str, str]]:
+        cfg = self.config
+        problems = [(name, "empty") for name, value in (("IDP_LDAP_BIND_DN", cfg.bind_dn),
+                                                         ("IDP_LDAP_USER_BASE", cfg.user_base)) if not value]
+        if not cfg.group_base:
+            problems.append(("IDP_LDAP_GROUP_BASE", "empty: officials get no roles"))
+        plain = [url for url in cfg.urls if not url.startswith("ldaps://")]
+        if plain and not cfg.start_tls:
+            problems.append(("IDP_LDAP_START_TLS", "off: passwords cross the network in clear to " + ", ".join(plain)))
+        return problems
+
+    def _check_server(self, state: _ServerState) -> str:
+        """Reach the server (TLS included), bind as the service account, search people and groups."""
+        try:
+            connection = self._open(state, self.config.bind_dn, self.config.bind_password)
+        except LDAPException as exc:
+            return f"unreachable: {exc}"
+        if connection is None:
+            return "the service account was refused"
+        try:
+            searches = [(self.config.user_base, self.config.user_filter, "people")]
+            if self.config.group_base:
+                searches.append((self.config.group_base, self.config.group_filter, "groups"))
+            for base, query, what in searches:
+                connection.search(base, query, SUBTREE, attributes=[], size_limit=1)
+                if connection.result.get("result") not in (0, 4):  # success, or size limit reached
+                    return f"search for {what} in {base} failed: {connection.result.get('description')}"
+                if not any(item.get("type") == "searchResEntry" for item in connection.response or ()):
+                    return f"no {what} found in {base} with {query}"
+        except LDAPException as exc:
+            return f"search failed: {exc}"
+        finally:
+            _close(connection)
+        return "ok"
 
 
 def directory() -> Directory:

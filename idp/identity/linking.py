@@ -3,13 +3,16 @@
 A rename or a move between units changes the DN and perhaps the uid, but not the entryUUID, so the
 official keeps their ``sub`` (and with it every consent and grant). What the directory says about the
 person — name, e-mail, phone, title, unit, groups → roles, disabled — is copied here on every sign-in
-and every sync, so pages and userinfo never ask the directory.
+and every sync, so pages and userinfo never ask the directory. ``profile``, ``status_after`` and
+``roles_for`` say what the copy is; sign-in (``link_official``) and the sync both use them, so the two
+can never disagree.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from flask import current_app
 
@@ -19,6 +22,10 @@ from idp.storage.subjects import Identity, Subject, SubjectKind, SubjectStatus
 
 from .ldap import SOURCE, DirectoryEntry
 
+# The subject's columns the directory owns, as ``profile`` fills them.
+PROFILE_FIELDS = ("full_name", "email", "email_verified", "phone", "title", "org_unit_id")
+_EMAIL_MAX = 254
+
 
 def roles_for(groups: tuple[str, ...]) -> set[str]:
     """Roles from group DNs through IDP_LDAP_ROLE_MAP (DNs compared case-insensitively)."""
@@ -26,50 +33,71 @@ def roles_for(groups: tuple[str, ...]) -> set[str]:
     return {role_map[dn.lower()] for dn in groups if dn.lower() in role_map}
 
 
-@dataclass
-class UnitCache:
-    """Units by code, created when first named by an entry (sync sees many people per unit)."""
-
-    by_code: dict[str, OrgUnit] = field(default_factory=dict)
-
-    def get(self, code: str) -> OrgUnit:
-        unit = self.by_code.get(code) or orgunits.by_code(code)
-        if unit is None:
-            unit = OrgUnit(code=code, name=code)
-            orgunits.add(unit)
-        self.by_code[code] = unit
-        return unit
-
-
-def apply(subject: Subject, identity: Identity, entry: DirectoryEntry, now: datetime, units: UnitCache,
-          current_roles: set[str] | None = None) -> bool:
-    """Copy ``entry`` onto the subject; True when something changed (roles included)."""
-    wanted = {
-        "full_name": " ".join(entry.name.split())[:200] or entry.dn,
-        "email": entry.email.lower() if entry.email else None,
-        "email_verified": entry.email is not None,
+def profile(entry: DirectoryEntry, unit_id: int | None) -> dict[str, Any]:
+    """The subject's directory-owned fields as ``entry`` states them, cut to the columns' sizes
+    (PostgreSQL refuses what does not fit; an address cut short would be wrong, so it is dropped)."""
+    email = entry.email.lower() if entry.email and len(entry.email) <= _EMAIL_MAX else None
+    return {
+        "full_name": (" ".join(entry.name.split()) or entry.dn)[:200],
+        "email": email,
+        "email_verified": email is not None,
         "phone": entry.phone[:32] if entry.phone else None,
         "title": entry.title[:200] if entry.title else None,
-        "org_unit_id": units.get(entry.unit).id if entry.unit else None,
+        "org_unit_id": unit_id,
     }
+
+
+def status_after(entry: DirectoryEntry, status: SubjectStatus) -> SubjectStatus:
+    """Disabled in the directory → disabled here; enabled again there → active; a local lock stays."""
     if entry.disabled:
-        wanted["status"] = SubjectStatus.DISABLED
-    elif subject.status == SubjectStatus.DISABLED:
-        wanted["status"] = SubjectStatus.ACTIVE  # enabled again in the directory; a local lock stays
+        return SubjectStatus.DISABLED
+    if status == SubjectStatus.DISABLED:
+        return SubjectStatus.ACTIVE
+    return status
+
+
+@dataclass
+class UnitCache:
+    """Unit ids by code, units created when first named by an entry (sync sees many people per unit).
+
+    Ids, not rows: a sync commits batch after batch, and a committed row would be read again on use.
+    """
+
+    by_code: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def preloaded(cls) -> UnitCache:
+        return cls({unit.code: unit.id for unit in orgunits.all_units()})
+
+    def id_for(self, code: str | None) -> int | None:
+        if not code:
+            return None
+        if code not in self.by_code:
+            unit = orgunits.by_code(code)
+            if unit is None:
+                unit = OrgUnit(code=code[:64], name=code[:255])
+                orgunits.add(unit)
+            self.by_code[code] = unit.id
+        return self.by_code[code]
+
+
+def apply(subject: Subject, identity: Identity, entry: DirectoryEntry, now: datetime, units: UnitCache) -> bool:
+    """Copy ``entry`` onto the subject; True when something changed (roles included)."""
+    wanted = profile(entry, units.id_for(entry.unit))
+    wanted["status"] = status_after(entry, subject.status)
     changed = [name for name, value in wanted.items() if getattr(subject, name) != value]
     for name in changed:
         setattr(subject, name, wanted[name])
     identity.dn, identity.synced_at = entry.dn, now
     roles = roles_for(entry.groups)
-    if current_roles is None:
-        current_roles = set(subjects.roles_of(subject.id))
+    current_roles = set(subjects.roles_of(subject.id))
     subjects.set_roles(subject.id, roles, current_roles)
     return bool(changed) or roles != current_roles
 
 
 def new_official(entry: DirectoryEntry) -> Identity:
     """A subject and its directory identity for an entry seen for the first time."""
-    subject = Subject(kind=SubjectKind.OFFICIAL, full_name=entry.name[:200] or entry.dn)
+    subject = Subject(kind=SubjectKind.OFFICIAL, full_name=profile(entry, None)["full_name"])
     subjects.add(subject)
     identity = Identity(subject_id=subject.id, source=SOURCE, external_id=entry.entry_uuid)
     subjects.add(identity)

@@ -12,7 +12,7 @@ from typing import Any
 from flask import current_app
 
 from idp.storage import subjects
-from idp.storage.subjects import Subject
+from idp.storage.subjects import Subject, SubjectKind
 
 from .scopes import SCOPE_CLAIMS
 
@@ -42,6 +42,7 @@ def _all_claims(subject: Subject) -> dict[str, Any]:
     }
     if subject.org_unit is not None:
         values["org_unit"] = {"code": subject.org_unit.code, "name": subject.org_unit.name}
+    if subject.kind == SubjectKind.OFFICIAL or subject.org_unit is not None:
         values["roles"] = subjects.roles_of(subject.id)
     return values
 

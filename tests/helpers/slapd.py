@@ -401,10 +401,19 @@ class Slapd:
         self.frozen = False
 
     def freeze(self) -> None:
-        """SIGSTOP: the kernel still accepts TCP connections, but nothing answers (a hung server)."""
+        """SIGSTOP: the kernel still accepts TCP connections, but nothing answers (a hung server).
+
+        Returns once the kernel reports the process stopped: the signal is delivered asynchronously,
+        and on a busy machine a request sent right after ``send_signal`` could still be answered.
+        """
         if self.running and self.process:
             self.process.send_signal(signal.SIGSTOP)
             self.frozen = True
+            stat = Path(f"/proc/{self.process.pid}/stat")
+            deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+            # The state is the field after the parenthesised command name: T when stopped.
+            while stat.read_text().rsplit(")", 1)[1].split()[0] != "T" and time.monotonic() < deadline:
+                time.sleep(0.001)
 
     def thaw(self) -> None:
         if self.frozen and self.process is not None:
@@ -509,6 +518,29 @@ class Slapd:
             for cn in groups:
                 if not conn.modify(f"cn={cn},{self.groups_dn}", {"member": [(ldap3.MODIFY_ADD, [official.dn])]}):
                     raise SlapdError(f"cannot add {official.dn} to group {cn}: {conn.result}")
+
+    def modify(self, dn: str, **values: list[str]) -> None:
+        """Replace attributes of ``dn`` as the root DN (an empty list removes the attribute)."""
+        changes = {name: [(ldap3.MODIFY_REPLACE, list(v))] for name, v in values.items()}
+        with self._root() as conn:
+            self._expect(conn, conn.modify(dn, changes), "modify", dn)
+
+    def rename(self, dn: str, *, uid: str | None = None, parent_dn: str | None = None) -> str:
+        """Give the entry a new uid and/or move it under ``parent_dn``; returns its new DN. The
+        entryUUID stays; memberof rewrites the groups' member values."""
+        rdn, parent = dn.split(",", 1)
+        new_rdn = f"uid={uid}" if uid else rdn
+        with self._root() as conn:
+            done = conn.modify_dn(dn, new_rdn, delete_old_dn=True, new_superior=parent_dn)
+            self._expect(conn, done, "rename", dn)
+        return f"{new_rdn},{parent_dn or parent}"
+
+    def set_membership(self, group_cn: str, dn: str, member: bool) -> None:
+        """Add ``dn`` to the seed group ``group_cn`` or take it out (only for entries a test made)."""
+        change = ldap3.MODIFY_ADD if member else ldap3.MODIFY_DELETE
+        group = f"cn={group_cn},{self.groups_dn}"
+        with self._root() as conn:
+            self._expect(conn, conn.modify(group, {"member": [(change, [dn])]}), "change members of", group)
 
     def dn_of(self, entry_uuid: str) -> str | None:
         """Where the entry with this entryUUID is now (it stays through renames and moves), or None."""

@@ -16,6 +16,11 @@ House rules, enforced after every test that used a server:
 - failed binds and lockouts (ppolicy state) are forgotten, on seed entries too;
 - connections made with ``server.connection()`` are unbound (ldap3 connections you make yourself, close).
 A test that needs another data set (thousands of officials) starts its own ``Slapd`` in ``tmp_path``.
+
+The IdP under test: ``app_config`` here adds ``directory_settings`` (IDP_LDAP_* for the primary over
+StartTLS, validated against the test CA; 1 s timeout), so ``app``, ``client`` and ``runner`` are an IdP
+whose officials sign in against ``slapd``. A module overrides ``directory_settings`` for other servers
+(failover) or options; a test may also change ``app_config`` before the first use of ``app``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import directory_data as data
+from tests.helpers.directory_settings import directory_settings as settings_for
 from tests.helpers.slapd import INSTALL_HINT, Certificates, Slapd, SlapdError, missing_programs
 
 
@@ -123,3 +129,14 @@ def make_ldap_official(slapd: Slapd) -> Iterator[Callable[..., data.Official]]:
             errors.append(str(error))
     if errors:
         pytest.fail("\n".join(errors), pytrace=False)
+
+
+@pytest.fixture
+def directory_settings(slapd: Slapd) -> dict[str, Any]:
+    """IDP_LDAP_* of the app under test: the primary over StartTLS (see tests/helpers/directory_settings.py)."""
+    return settings_for(slapd)
+
+
+@pytest.fixture
+def app_config(app_config: dict[str, Any], directory_settings: dict[str, Any]) -> dict[str, Any]:
+    return {**app_config, **directory_settings}

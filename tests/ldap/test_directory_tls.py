@@ -1,0 +1,60 @@
+"""StartTLS and LDAPS: the server's certificate is validated, and an untrusted one is refused before any
+password leaves (the sign-in page then says the directory is unavailable)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from idp.storage import audit_events
+from tests.conftest import make_app
+from tests.helpers import directory_data as data
+from tests.helpers.directory_settings import directory_settings
+from tests.helpers.forms import sign_in
+from tests.helpers.slapd import Slapd
+
+LAN = data.OFFICIALS_BY_UID["lan.nt"]
+UNAVAILABLE = "Hệ thống danh bạ tạm thời không khả dụng, vui lòng thử lại sau."
+
+
+def client_for(app_config: dict[str, Any], settings: dict[str, Any]) -> FlaskClient:
+    return make_app({**app_config, **settings}).test_client()
+
+
+@pytest.mark.parametrize("tls", ["starttls", "ldaps"])
+def test_official_signs_in_over_a_validated_tls_connection(app_config: dict[str, Any], app: Flask, slapd: Slapd,
+                                                           tls: str) -> None:
+    settings = directory_settings(slapd, tls=tls)  # type: ignore[arg-type]
+    assert settings["IDP_LDAP_URLS"][0].startswith("ldaps://" if tls == "ldaps" else "ldap://")
+
+    response = sign_in(client_for(app_config, settings), "lan.nt", LAN.password)
+
+    assert response.status_code == 302
+    assert audit_events.recent(event="login.password_ok")  # the second factor comes next
+
+
+@pytest.mark.parametrize("tls", ["starttls", "ldaps"])
+def test_untrusted_certificate_is_refused(app_config: dict[str, Any], app: Flask, slapd: Slapd, tls: str) -> None:
+    # Same CA name, other key: only the signature check tells them apart.
+    settings = directory_settings(slapd, tls=tls, ca_file=slapd.untrusted_ca_file)  # type: ignore[arg-type]
+
+    response = sign_in(client_for(app_config, settings), "lan.nt", LAN.password)
+
+    assert response.status_code == 503
+    assert UNAVAILABLE in response.get_data(as_text=True)
+    assert [e.event for e in audit_events.recent() if e.event.startswith("login.")] == ["login.directory_unavailable"]
+
+
+def test_a_missing_ca_file_makes_the_directory_unavailable_not_a_crash(app_config: dict[str, Any],
+                                                                       slapd: Slapd, make_citizen) -> None:  # type: ignore[no-untyped-def]
+    settings = directory_settings(slapd, ca_file="/nonexistent/ca.pem")
+    other = client_for(app_config, settings)
+
+    response = sign_in(other, "lan.nt", LAN.password)
+
+    assert response.status_code == 503 and UNAVAILABLE in response.get_data(as_text=True)
+    citizen = make_citizen()
+    assert sign_in(other, citizen.id_number, citizen.password).status_code == 302
