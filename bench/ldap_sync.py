@@ -39,19 +39,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
-import sqlalchemy as sa
 from flask_migrate import upgrade
 
 from idp import create_app
 from idp.identity import sync
 from idp.storage import db, utcnow
 from tests.helpers import directory_data as data
+from tests.helpers.databases import POSTGRES_SERVER, postgres_available, throwaway_postgres
 from tests.helpers.directory_settings import directory_settings
 from tests.helpers.slapd import Slapd
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-POSTGRES_SERVER = os.environ.get("IDP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 GOAL_SECONDS = 60.0
 PASSES = ("full", "full again", "incremental")
 _UNIT_GROUPS = {"SNV": "can-bo-snv", "STC": "can-bo-stc", "XA-DONGTIEN": "can-bo-xa-dongtien"}
@@ -75,18 +73,6 @@ def generated_officials(n: int) -> Iterator[data.Official]:
 # --- databases -------------------------------------------------------------------------------------
 
 
-def _postgres_admin_dsn() -> str:
-    return sa.make_url(POSTGRES_SERVER).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def postgres_available() -> bool:
-    try:
-        psycopg.connect(_postgres_admin_dsn(), connect_timeout=3).close()
-    except psycopg.Error:
-        return False
-    return True
-
-
 @contextlib.contextmanager
 def throwaway_database(kind: str, directory: Path) -> Iterator[str]:
     """A new, empty database URL, dropped (or deleted) afterwards."""
@@ -97,14 +83,8 @@ def throwaway_database(kind: str, directory: Path) -> Iterator[str]:
         finally:
             path.unlink(missing_ok=True)
         return
-    name = f"dangnhap_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_postgres_admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield sa.make_url(POSTGRES_SERVER).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(_postgres_admin_dsn(), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with throwaway_postgres("dangnhap_bench") as url:
+        yield url
 
 
 # --- one run: three passes on a fresh database --------------------------------------------------------

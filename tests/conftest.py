@@ -10,15 +10,12 @@ from __future__ import annotations
 import contextvars
 import os
 import secrets
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-import sqlalchemy as sa
 from flask import Flask, has_app_context
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
@@ -27,23 +24,19 @@ from idp import create_app
 from idp.identity import accounts
 from idp.storage import db
 from idp.storage.subjects import Subject
+from tests.helpers.databases import throwaway_postgres
 
 # Settings a developer's shell may carry must not leak into the tests.
 for _name in [n for n in os.environ if n.startswith("IDP_") and not n.startswith("IDP_TEST_")]:
     del os.environ[_name]
 
 TEST_DB = os.environ.get("IDP_TEST_DB", "sqlite")
-POSTGRES_SERVER = os.environ.get("IDP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 DEFAULT_PASSWORD = "Mật-khẩu-đủ-dài-2024"
 # One data key for the whole run: the signing keys it encrypts are kept between tests.
 SESSION_DATA_KEY = secrets.token_urlsafe(32)
 
 # Cheap argon2 parameters keep the suite fast; the production defaults are tested in test_passwords.
 FAST_ARGON2 = {"IDP_ARGON2_MEMORY_KIB": 256, "IDP_ARGON2_TIME_COST": 1, "IDP_ARGON2_PARALLELISM": 1}
-
-
-def _postgres_admin_dsn() -> str:
-    return sa.make_url(POSTGRES_SERVER).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
@@ -53,14 +46,8 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     if TEST_DB != "postgresql":
         raise pytest.UsageError(f"IDP_TEST_DB must be sqlite or postgresql, not {TEST_DB!r}")
-    name = f"dangnhap_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_postgres_admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield sa.make_url(POSTGRES_SERVER).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(_postgres_admin_dsn(), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with throwaway_postgres("dangnhap_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

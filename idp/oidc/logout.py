@@ -9,6 +9,7 @@ loaded by the signed-out page (``frontchannel_targets``), which must be asked be
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -31,11 +32,8 @@ BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 def record_participation(sid: str, client_id: str, subject_id: int, now: datetime) -> None:
     """Remember that ``client_id`` received tokens within session ``sid`` (once per pair)."""
-    try:
-        with db.session.begin_nested():
-            rows.add(SessionParticipant(sid=sid, client_id=client_id, subject_id=subject_id, first_seen_at=now))
-    except IntegrityError:
-        pass  # already a participant
+    with contextlib.suppress(IntegrityError), db.session.begin_nested():  # already a participant: fine
+        rows.add(SessionParticipant(sid=sid, client_id=client_id, subject_id=subject_id, first_seen_at=now))
 
 
 def frontchannel_targets(sid: str) -> list[str]:
