@@ -15,8 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
+from sqlalchemy.exc import IntegrityError
 
-from idp.storage import orgunits, subjects
+from idp.storage import orgunits, savepoint, subjects
 from idp.storage.orgunits import OrgUnit
 from idp.storage.subjects import Identity, Subject, SubjectKind, SubjectStatus
 
@@ -110,6 +111,14 @@ def link_official(entry: DirectoryEntry, now: datetime) -> tuple[Subject, bool]:
     identity = subjects.find_identity(SOURCE, entry.entry_uuid)
     created = identity is None
     if identity is None:
-        identity = new_official(entry)
+        try:
+            with savepoint():
+                identity = new_official(entry)
+        except IntegrityError:
+            # A sync (or another sign-in) linked the same entry a moment ago: use theirs.
+            identity = subjects.find_identity(SOURCE, entry.entry_uuid)
+            created = False
+            if identity is None:
+                raise
     apply(identity.subject, identity, entry, now, UnitCache())
     return identity.subject, created

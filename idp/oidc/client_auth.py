@@ -18,7 +18,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy.exc import IntegrityError
 
-from idp.storage import db
+from idp.storage import clients, savepoint
 from idp.storage.clients import Client, ClientAssertionJti
 
 from . import client_jwks, client_policy, client_registry, keys, urls
@@ -91,8 +91,8 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
             return False
         expires_at = datetime.fromtimestamp(int(claims["exp"]), UTC)
         try:
-            with db.session.begin_nested():
-                db.session.add(ClientAssertionJti(client_id=claims["sub"], jti=jti, expires_at=expires_at))
+            with savepoint():
+                clients.add_jti(ClientAssertionJti(client_id=claims["sub"], jti=jti, expires_at=expires_at))
         except IntegrityError:
             return False
         return True

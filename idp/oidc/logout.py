@@ -15,13 +15,11 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from flask import Flask
-from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 
 from idp.authn import sso
-from idp.storage import clients, db, utcnow
+from idp.storage import clients, grants, savepoint, utcnow
 from idp.storage import logout as rows
-from idp.storage.grants import Grant
 from idp.storage.logout import SessionParticipant
 from idp.storage.sessions import SsoSession
 
@@ -32,7 +30,7 @@ BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 def record_participation(sid: str, client_id: str, subject_id: int, now: datetime) -> None:
     """Remember that ``client_id`` received tokens within session ``sid`` (once per pair)."""
-    with contextlib.suppress(IntegrityError), db.session.begin_nested():  # already a participant: fine
+    with contextlib.suppress(IntegrityError), savepoint():  # already a participant: fine
         rows.add(SessionParticipant(sid=sid, client_id=client_id, subject_id=subject_id, first_seen_at=now))
 
 
@@ -62,14 +60,13 @@ def logout_token_claims(client_id: str, subject_sub: str, sid: str | None) -> di
 
 def on_session_ended(sender: Flask, *, session: SsoSession, reason: str) -> None:
     now = utcnow()
-    db.session.execute(update(Grant).where(Grant.sid == session.sid, Grant.revoked_at.is_(None))
-                       .values(revoked_at=now))
+    grants.revoke_session_grants(session.sid, now)
     for participant in rows.participants(session.sid):
         client = clients.by_client_id(participant.client_id)
         if client is None or not client.backchannel_logout_uri:
             continue
         backchannel.enqueue(client, logout_token_claims(client.client_id, session.subject.sub, session.sid), now)
-    db.session.execute(delete(SessionParticipant).where(SessionParticipant.sid == session.sid))
+    rows.forget_participants(session.sid)
 
 
 def init_app(app: Flask) -> None:

@@ -19,7 +19,7 @@ from . import audit_events, clients, grants, interactions, keys, logout, mfa, or
 from .base import Base, db, utcnow
 
 __all__ = ["Base", "audit_events", "clients", "db", "grants", "init_app", "interactions", "keys", "logout", "mfa",
-           "orgunits", "ping", "rollback", "sessions", "subjects", "throttle", "transaction", "utcnow"]
+           "orgunits", "ping", "rollback", "savepoint", "sessions", "subjects", "throttle", "transaction", "utcnow"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -48,6 +48,13 @@ def transaction() -> Iterator[None]:
     except BaseException:
         db.session.rollback()
         raise
+
+
+@contextmanager
+def savepoint() -> Iterator[None]:
+    """A nested transaction: if the block raises, only its own writes are undone."""
+    with db.session.begin_nested():
+        yield
 
 
 def rollback() -> None:

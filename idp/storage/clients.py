@@ -72,5 +72,10 @@ def add(row: Client) -> None:
     db.session.flush()
 
 
+def add_jti(row: ClientAssertionJti) -> None:
+    db.session.add(row)
+    db.session.flush()
+
+
 def purge_jtis(now: datetime) -> int:
     return db.session.execute(delete(ClientAssertionJti).where(ClientAssertionJti.expires_at <= now)).rowcount or 0

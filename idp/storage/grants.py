@@ -115,6 +115,11 @@ def revoke_grant(grant_id: int, now: datetime) -> None:
     db.session.execute(update(Grant).where(Grant.id == grant_id, Grant.revoked_at.is_(None)).values(revoked_at=now))
 
 
+def revoke_session_grants(sid: str, now: datetime) -> None:
+    """Revoke every grant made within the SSO session ``sid`` (it has ended)."""
+    db.session.execute(update(Grant).where(Grant.sid == sid, Grant.revoked_at.is_(None)).values(revoked_at=now))
+
+
 def add(*rows: Base) -> None:
     db.session.add_all(rows)
     db.session.flush()

@@ -11,7 +11,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, select
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, UtcDateTime, db, str_enum
@@ -70,6 +70,10 @@ class RevokedAccessToken(Base):
 
 def participants(sid: str) -> list[SessionParticipant]:
     return list(db.session.execute(select(SessionParticipant).where(SessionParticipant.sid == sid)).scalars())
+
+
+def forget_participants(sid: str) -> None:
+    db.session.execute(delete(SessionParticipant).where(SessionParticipant.sid == sid))
 
 
 def add(*rows: Base) -> None:
