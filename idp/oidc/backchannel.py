@@ -30,12 +30,10 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, current_app
-from sqlalchemy import ColumnElement, and_, event, exists, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from idp import audit
-from idp.storage import clients, db, rollback, transaction, utcnow
+from idp.storage import call_after_commit, clients, rollback, transaction, utcnow
 from idp.storage import logout as rows
 from idp.storage.clients import Client
 from idp.storage.logout import DeliveryStatus, LogoutDelivery
@@ -68,34 +66,13 @@ def enqueue(client: Client, claims: dict[str, Any], now: datetime) -> None:
     """
     rows.add(LogoutDelivery(client_id=client.client_id, uri=client.backchannel_logout_uri, claims=claims,
                             status=DeliveryStatus.PENDING, next_attempt_at=now, created_at=now))
-    session = db.session()
-    if not event.contains(session, "after_commit", _committed):
-        event.listen(session, "after_commit", _committed)
-        event.listen(session, "after_rollback", _rolled_back)
-    session.info[_WAKE_ON_COMMIT] = dispatcher(current_app)
-
-
-def _committed(session: Session) -> None:
-    if session.in_nested_transaction():
-        return  # a savepoint: the enclosing transaction may still roll back
-    target = session.info.pop(_WAKE_ON_COMMIT, None)
-    if target is not None:
-        target.wake()
-
-
-def _rolled_back(session: Session) -> None:
-    if not session.in_nested_transaction():
-        session.info.pop(_WAKE_ON_COMMIT, None)
-
-
-def _due(now: datetime) -> ColumnElement[bool]:
-    return and_(LogoutDelivery.status == DeliveryStatus.PENDING, LogoutDelivery.next_attempt_at <= now,
-                or_(LogoutDelivery.claimed_until.is_(None), LogoutDelivery.claimed_until < now))
+    wake = dispatcher(current_app).wake
+    call_after_commit(_WAKE_ON_COMMIT, wake)
 
 
 def has_pending() -> bool:
     """Whether any delivery, due or not, held by any process or none, is still to be made."""
-    return bool(db.session.scalar(select(exists().where(LogoutDelivery.status == DeliveryStatus.PENDING))))
+    return rows.has_pending_deliveries()
 
 
 def deliver_due(now: datetime) -> Counter[Outcome]:
@@ -104,8 +81,7 @@ def deliver_due(now: datetime) -> Counter[Outcome]:
     Each claim and each outcome is its own short transaction.
     """
     with transaction():
-        due = list(db.session.scalars(select(LogoutDelivery.id).where(_due(now))
-                                      .order_by(LogoutDelivery.next_attempt_at, LogoutDelivery.id)))
+        due = rows.due_deliveries(now)
     outcomes: Counter[Outcome] = Counter()
     for row_id in due:
         job = _claim(row_id, now)
@@ -130,11 +106,9 @@ def _claim(row_id: int, now: datetime) -> _Job | None:
     """Take the row for one attempt, unless another sender holds it or has finished it."""
     lease = timedelta(seconds=current_app.config["IDP_BACKCHANNEL_TIMEOUT_SECONDS"]) + LEASE_MARGIN
     with transaction():
-        taken = db.session.execute(update(LogoutDelivery).where(LogoutDelivery.id == row_id, _due(now))
-                                   .values(claimed_until=now + lease))
-        if taken.rowcount != 1:
+        row = rows.claim_delivery(row_id, now, now + lease)
+        if row is None:
             return None
-        row = db.session.get_one(LogoutDelivery, row_id)
         client = clients.by_client_id(row.client_id)
         # A client deleted since is still told: its sessions may live on in the application.
         alg = client.id_token_signed_response_alg if client else current_app.config["IDP_SIGNING_ALGS"][0]
@@ -188,7 +162,7 @@ def _record(job: _Job, error: str | None, now: datetime) -> Outcome:
     attempts = job.attempts + 1
     sub, sid = job.claims.get("sub"), job.claims.get("sid")
     with transaction():
-        row = db.session.get_one(LogoutDelivery, job.id)
+        row = rows.delivery(job.id)
         row.attempts, row.claimed_until, row.last_error = attempts, None, error
         if error is None:
             row.status, row.finished_at = DeliveryStatus.DELIVERED, now

@@ -6,7 +6,7 @@ failure half-way leaves nothing written.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -14,12 +14,14 @@ from typing import Any
 from flask import Flask
 from flask_migrate import Migrate
 from sqlalchemy import event, text
+from sqlalchemy.orm import Session
 
 from . import audit_events, clients, grants, interactions, keys, logout, mfa, orgunits, sessions, subjects, throttle
 from .base import Base, db, utcnow
 
-__all__ = ["Base", "audit_events", "clients", "db", "grants", "init_app", "interactions", "keys", "logout", "mfa",
-           "orgunits", "ping", "rollback", "savepoint", "sessions", "subjects", "throttle", "transaction", "utcnow"]
+__all__ = ["Base", "audit_events", "call_after_commit", "clients", "db", "grants", "init_app", "interactions", "keys",
+           "logout", "mfa", "orgunits", "ping", "rollback", "savepoint", "sessions", "subjects", "throttle",
+           "transaction", "utcnow"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -55,6 +57,30 @@ def savepoint() -> Iterator[None]:
     """A nested transaction: if the block raises, only its own writes are undone."""
     with db.session.begin_nested():
         yield
+
+
+_AFTER_COMMIT = "dangnhap.after_commit"
+
+
+def _run_after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint: the enclosing transaction may still roll back
+    for callback in session.info.pop(_AFTER_COMMIT, {}).values():
+        callback()
+
+
+def _forget_after_rollback(session: Session) -> None:
+    if not session.in_nested_transaction():
+        session.info.pop(_AFTER_COMMIT, None)
+
+
+def call_after_commit(key: str, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the current transaction commits (never if it rolls back); one per ``key``."""
+    session = db.session()
+    if not event.contains(session, "after_commit", _run_after_commit):
+        event.listen(session, "after_commit", _run_after_commit)
+        event.listen(session, "after_rollback", _forget_after_rollback)
+    session.info.setdefault(_AFTER_COMMIT, {})[key] = callback
 
 
 def rollback() -> None:

@@ -11,7 +11,20 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, delete, select
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    ForeignKey,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    delete,
+    exists,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, UtcDateTime, db, str_enum
@@ -79,6 +92,32 @@ def forget_participants(sid: str) -> None:
 def add(*rows: Base) -> None:
     db.session.add_all(rows)
     db.session.flush()
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return and_(LogoutDelivery.status == DeliveryStatus.PENDING, LogoutDelivery.next_attempt_at <= now,
+                or_(LogoutDelivery.claimed_until.is_(None), LogoutDelivery.claimed_until < now))
+
+
+def has_pending_deliveries() -> bool:
+    return bool(db.session.scalar(select(exists().where(LogoutDelivery.status == DeliveryStatus.PENDING))))
+
+
+def due_deliveries(now: datetime) -> list[int]:
+    """Ids of the deliveries due at ``now`` that no sender holds, oldest first."""
+    return list(db.session.scalars(select(LogoutDelivery.id).where(_due(now))
+                                   .order_by(LogoutDelivery.next_attempt_at, LogoutDelivery.id)))
+
+
+def claim_delivery(row_id: int, now: datetime, until: datetime) -> LogoutDelivery | None:
+    """Hold the row until ``until`` if it is still due and free (one atomic UPDATE); else None."""
+    taken = db.session.execute(update(LogoutDelivery).where(LogoutDelivery.id == row_id, _due(now))
+                               .values(claimed_until=until))
+    return db.session.get_one(LogoutDelivery, row_id) if taken.rowcount == 1 else None
+
+
+def delivery(row_id: int) -> LogoutDelivery:
+    return db.session.get_one(LogoutDelivery, row_id)
 
 
 def is_revoked(jti: str) -> bool:
