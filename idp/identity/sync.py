@@ -22,12 +22,10 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
-
 from idp import audit
 from idp.authn import sso
-from idp.storage import db, subjects, transaction, utcnow
-from idp.storage.subjects import Identity, Subject, SubjectKind, SubjectRole, SubjectStatus
+from idp.storage import officials, subjects, transaction, utcnow
+from idp.storage.subjects import SubjectKind, SubjectStatus
 
 from . import ldap, linking
 
@@ -175,7 +173,8 @@ def _disable_vanished(known: dict[str, Known], seen: set[str], summary: SyncSumm
         raise ldap.DirectoryUnavailable("the directory listed no officials: nobody was disabled")
     gone = [official for uuid, official in known.items()
             if uuid not in seen and official.status != SubjectStatus.DISABLED]
-    _update_subjects([{"id": official.subject_id, "status": SubjectStatus.DISABLED} for official in gone])
+    officials.update_subjects([{"id": official.subject_id, "status": SubjectStatus.DISABLED, "updated_at": utcnow()}
+                               for official in gone])
     for official in gone:
         official.status = SubjectStatus.DISABLED
         _end_sessions(official.subject_id, "directory_removed")
@@ -199,10 +198,7 @@ def _refresh_roles(known: dict[str, Known], seen: set[str], memberships: dict[st
 
 def _load_known() -> dict[str, Known]:
     """Every directory identity with its subject's directory-owned fields and roles, in two queries."""
-    columns = [getattr(Subject, name) for name in linking.PROFILE_FIELDS]
-    rows = db.session.execute(
-        select(Identity.external_id, Identity.id, Identity.dn, Subject.id, Subject.status, *columns)
-        .join(Subject, Subject.id == Identity.subject_id).where(Identity.source == ldap.SOURCE))
+    rows = officials.directory_subjects(ldap.SOURCE, linking.PROFILE_FIELDS)
     roles = subjects.all_roles()
     known = {}
     for external_id, identity_id, dn, subject_id, status, *values in rows:
@@ -214,12 +210,9 @@ def _load_known() -> dict[str, Known]:
 
 def _write(batch: _Batch, known: dict[str, Known], now: datetime) -> None:
     _insert_new(batch, known, now)
-    _update_subjects(batch.subject_changes)
-    if batch.moved:
-        db.session.execute(update(Identity), batch.moved)
-    if batch.seen_identities:
-        db.session.execute(update(Identity).where(Identity.id.in_(batch.seen_identities)).values(synced_at=now)
-                           .execution_options(synchronize_session=False))
+    officials.update_subjects([{**change, "updated_at": now} for change in batch.subject_changes])
+    officials.update_identities(batch.moved)
+    officials.mark_synced(batch.seen_identities, now)
     _write_roles(batch)
 
 
@@ -228,31 +221,20 @@ def _insert_new(batch: _Batch, known: dict[str, Known], now: datetime) -> None:
     if not batch.new:
         return
     statuses = [linking.status_after(entry, SubjectStatus.ACTIVE) for entry, _, _ in batch.new]
-    subject_ids = db.session.scalars(
-        insert(Subject).returning(Subject.id, sort_by_parameter_order=True),
+    subject_ids = officials.insert_subjects(
         [{"kind": SubjectKind.OFFICIAL, "status": status, "created_at": now, "updated_at": now, **wanted}
-         for (_, wanted, _), status in zip(batch.new, statuses, strict=True)]).all()
-    identity_ids = db.session.scalars(
-        insert(Identity).returning(Identity.id, sort_by_parameter_order=True),
+         for (_, wanted, _), status in zip(batch.new, statuses, strict=True)])
+    identity_ids = officials.insert_identities(
         [{"subject_id": subject_id, "source": ldap.SOURCE, "external_id": entry.entry_uuid, "dn": entry.dn,
           "synced_at": now, "created_at": now}
-         for (entry, _, _), subject_id in zip(batch.new, subject_ids, strict=True)]).all()
+         for (entry, _, _), subject_id in zip(batch.new, subject_ids, strict=True)])
     for (entry, wanted, roles), status, subject_id, identity_id in zip(batch.new, statuses, subject_ids, identity_ids,
                                                                       strict=True):
         known[entry.entry_uuid] = Known(identity_id, subject_id, entry.dn, status, dict(wanted), set(roles))
         batch.roles_added += [{"subject_id": subject_id, "role": role} for role in sorted(roles)]
 
 
-def _update_subjects(changes: list[dict[str, Any]]) -> None:
-    """UPDATE by primary key, statements grouped by the set of columns that changed."""
-    if changes:
-        now = utcnow()
-        db.session.execute(update(Subject), [{**change, "updated_at": now} for change in changes])
-
-
 def _write_roles(batch: _Batch) -> None:
     for subject_id, removed in batch.roles_removed.items():
-        db.session.execute(delete(SubjectRole).where(SubjectRole.subject_id == subject_id,
-                                                     SubjectRole.role.in_(sorted(removed))))
-    if batch.roles_added:
-        db.session.execute(insert(SubjectRole), batch.roles_added)
+        officials.remove_roles(subject_id, removed)
+    officials.add_roles(batch.roles_added)

@@ -16,12 +16,27 @@ from flask_migrate import Migrate
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
-from . import audit_events, clients, grants, interactions, keys, logout, mfa, orgunits, sessions, subjects, throttle
+from . import (
+    audit_events,
+    clients,
+    grants,
+    interactions,
+    keys,
+    logout,
+    mfa,
+    officials,
+    orgunits,
+    sessions,
+    subjects,
+    throttle,
+)
 from .base import Base, db, utcnow
 
-__all__ = ["Base", "audit_events", "call_after_commit", "clients", "db", "grants", "init_app", "interactions", "keys",
-           "logout", "mfa", "orgunits", "ping", "rollback", "savepoint", "sessions", "subjects", "throttle",
-           "transaction", "utcnow"]
+__all__ = [
+    "Base", "audit_events", "call_after_commit", "clients", "db", "grants", "init_app", "interactions", "keys",
+    "logout", "mfa", "officials", "orgunits", "ping", "rollback", "savepoint", "sessions", "subjects",
+    "throttle", "transaction", "utcnow",
+]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
