@@ -95,7 +95,7 @@ def test_all_servers_hung_never_waits_longer_than_the_timeout_per_server(client:
     assert_unavailable(first)
     assert first_seconds < 2 * TIMEOUT + MARGIN  # one timeout for each server, then both rest
     assert_unavailable(second)
-    assert second_seconds < TIMEOUT / 2
+    assert second_seconds < TIMEOUT * 0.9  # no server was waited for again (they rest)
 
 
 def test_recovery_is_automatic_when_a_server_comes_back(app_config: dict[str, Any], app: Flask, slapd: Slapd,

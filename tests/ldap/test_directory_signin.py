@@ -220,6 +220,11 @@ def test_the_password_is_never_stored_or_logged(client: FlaskClient, make_ldap_o
 # --- a policy whose lock expires (its own server: the seed's policy never unlocks) ---------------------
 
 
+# Long enough that the three attempts above surely fall inside the lock on a busy machine (a 1 s lock
+# expired between them once in CI), short enough to wait out.
+LOCKOUT_SECONDS = 4
+
+
 def _short_lock_server(root: Path) -> tuple[Slapd, data.Official]:
     server = Slapd(root, name="slapd-short-lock")
     server.start()
@@ -227,7 +232,7 @@ def _short_lock_server(root: Path) -> tuple[Slapd, data.Official]:
     conn = server.connection()
     assert conn.add(policy, attributes={
         "objectClass": ["top", "device", "pwdPolicy"], "cn": ["court"], "pwdAttribute": ["userPassword"],
-        "pwdLockout": ["TRUE"], "pwdMaxFailure": ["2"], "pwdLockoutDuration": ["1"],
+        "pwdLockout": ["TRUE"], "pwdMaxFailure": ["2"], "pwdLockoutDuration": [str(LOCKOUT_SECONDS)],
         "pwdFailureCountInterval": ["0"]}), conn.result
     official = data.Official("khoa.ngan", "Lý", "Văn Khoa", "STC", password=data.GENERATED_PASSWORD)
     server.add_official(official)
@@ -246,7 +251,7 @@ def test_a_lock_the_policy_lets_expire_no_longer_refuses(app_config: dict[str, A
                 directory.authenticate(official.uid, "sai")
             with pytest.raises(ldap.DirectoryAccountLocked):
                 directory.authenticate(official.uid, official.password)
-            time.sleep(1.2)  # pwdLockoutDuration: 1 s
+            time.sleep(LOCKOUT_SECONDS + 0.5)
             entry = directory.authenticate(official.uid, official.password)
             assert entry is not None and entry.entry_uuid == official.entry_uuid
     finally:
