@@ -143,13 +143,18 @@ def finish(provider: Provider, client: Client, pending: Pending | None, answer: 
     return SignedIn(id_token=id_token, id_token_claims=claims, userinfo=userinfo)
 
 
+def decode_signed(provider: Provider, token: str) -> jwt.Token:
+    """A JWT of the provider, signature checked against its JWKS (fetched again once for a new key)."""
+    try:
+        return jwt.decode(token, provider.keys(), algorithms=[SIGNING_ALG])
+    except InvalidKeyIdError:  # the provider has rotated its keys since we fetched them
+        return jwt.decode(token, provider.keys(refresh=True), algorithms=[SIGNING_ALG])
+
+
 def verify_id_token(provider: Provider, client: Client, id_token: str, nonce: str) -> dict[str, Any]:
     """The ID token's claims once OIDC Core §3.1.3.7 is satisfied; SignInFailed otherwise."""
     try:
-        try:
-            token = jwt.decode(id_token, provider.keys(), algorithms=[SIGNING_ALG])
-        except InvalidKeyIdError:  # the provider has rotated its keys since we fetched them
-            token = jwt.decode(id_token, provider.keys(refresh=True), algorithms=[SIGNING_ALG])
+        token = decode_signed(provider, id_token)
         jwt.JWTClaimsRegistry(
             leeway=CLOCK_LEEWAY_SECONDS,
             iss={"essential": True, "value": provider.issuer},

@@ -27,9 +27,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from joserfc import jwt
-from joserfc.errors import InvalidKeyIdError, JoseError
+from joserfc.errors import JoseError
 
-from .relying_party import CLOCK_LEEWAY_SECONDS, SIGNING_ALG, Client, Provider, SignInFailed
+from .relying_party import CLOCK_LEEWAY_SECONDS, Client, Provider, SignInFailed, decode_signed
 
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 LOGOUT_TYP = "logout+jwt"
@@ -64,10 +64,7 @@ def end_session_request(provider: Provider, client: Client, id_token: str, retur
 def verify_logout_token(provider: Provider, client: Client, token: str, seen: SeenTokens) -> LogoutNotice:
     """Who is signed out, once Back-Channel Logout §2.6 is satisfied; InvalidLogoutToken otherwise."""
     try:
-        try:
-            decoded = jwt.decode(token, provider.keys(), algorithms=[SIGNING_ALG])
-        except InvalidKeyIdError:  # the provider has rotated its keys since we fetched them
-            decoded = jwt.decode(token, provider.keys(refresh=True), algorithms=[SIGNING_ALG])
+        decoded = decode_signed(provider, token)
         # §2.6 step 3: iss, aud, iat and exp as for an ID token (OIDC Core §3.1.3.7); §2.4: jti required.
         jwt.JWTClaimsRegistry(
             leeway=CLOCK_LEEWAY_SECONDS,

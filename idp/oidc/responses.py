@@ -27,7 +27,3 @@ def to_client(redirect_uri: str, mode: str, state: str | None, **params: str) ->
         return response
     separator = "&" if urlsplit(redirect_uri).query else "?"
     return redirect(redirect_uri + separator + urlencode(values), code=302)
-
-
-def error_to_client(redirect_uri: str, mode: str, state: str | None, error: str, description: str) -> Response:
-    return to_client(redirect_uri, mode, state, error=error, error_description=description)

@@ -11,6 +11,8 @@ from werkzeug.wrappers import Response
 
 from idp.authn import login
 from idp.oidc import flow, interactions
+from idp.oidc.authorization import AuthorizationRequest
+from idp.storage.clients import Client
 from idp.storage.interactions import Interaction
 from idp.web import client, sso_cookie
 
@@ -40,10 +42,20 @@ def _messages(result: login.Result) -> tuple[str, int]:
     return _("Wrong personal identification number/e-mail or password."), 200
 
 
+_PARKED = "dangnhap.parked_interaction"
+
+
+def _parked() -> tuple[Interaction, AuthorizationRequest, Client] | None:
+    """The authorization request this sign-in serves, if any (query on GET, hidden field on POST);
+    looked up once per request."""
+    if _PARKED not in request.environ:
+        uid = request.values.get("interaction")
+        request.environ[_PARKED] = flow.parked(uid) if uid else None
+    return request.environ[_PARKED]
+
+
 def _interaction() -> Interaction | None:
-    """The authorization request this sign-in serves, if any (query on GET, hidden field on POST)."""
-    uid = request.values.get("interaction")
-    parked = flow.parked(uid) if uid else None
+    parked = _parked()
     return parked[0] if parked is not None else None
 
 
@@ -71,8 +83,8 @@ def login_submit() -> Response | tuple[str, int]:
         message = (_("Please enter your personal identification number or e-mail and your password.")
                    if error.reason == "required" else _("The information entered is not valid."))
         return _form(error=message, status=400)
-    row = _interaction()
-    parked = flow.parked(row.uid) if row is not None else None
+    parked = _parked()
+    row = parked[0] if parked is not None else None
     result = login.sign_in(login.Attempt(
         identifier=identifier, password=password, ip=client.ip(), user_agent=client.user_agent(),
         previous_token=sso_cookie.raw_token(), client=parked[2] if parked else None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, String, Text, UniqueConstraint, delete, select
+from sqlalchemy import JSON, Boolean, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, UtcDateTime, db, utcnow
@@ -75,7 +75,3 @@ def add(row: Client) -> None:
 def add_jti(row: ClientAssertionJti) -> None:
     db.session.add(row)
     db.session.flush()
-
-
-def purge_jtis(now: datetime) -> int:
-    return db.session.execute(delete(ClientAssertionJti).where(ClientAssertionJti.expires_at <= now)).rowcount or 0

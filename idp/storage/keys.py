@@ -56,10 +56,6 @@ def by_status(alg: str, status: KeyStatus) -> list[SigningKey]:
     ).scalars())
 
 
-def by_kid(kid: str) -> SigningKey | None:
-    return db.session.execute(select(SigningKey).where(SigningKey.kid == kid)).scalar_one_or_none()
-
-
 def add(row: SigningKey) -> None:
     db.session.add(row)
     db.session.flush()

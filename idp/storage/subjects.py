@@ -11,7 +11,7 @@ import uuid
 from datetime import date, datetime
 
 from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint, delete, select
-from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, UtcDateTime, db, str_enum, utcnow
 from .orgunits import OrgUnit
@@ -110,12 +110,6 @@ def find_by_verified_email(email: str, kind: SubjectKind) -> Subject | None:
         .where(Subject.email == email, Subject.email_verified.is_(True), Subject.kind == kind)
         .limit(1)
     ).scalar_one_or_none()
-
-
-def identities_of(source: str) -> list[Identity]:
-    """Every identity of ``source`` with its subject loaded (one query, for a sync)."""
-    return list(db.session.execute(
-        select(Identity).where(Identity.source == source).options(joinedload(Identity.subject))).scalars())
 
 
 def all_roles() -> dict[int, set[str]]:
