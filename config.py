@@ -98,9 +98,12 @@ IDP_INTERACTION_LIFETIME_SECONDS = 15 * 60
 IDP_REQUIRE_PKCE = False
 # Algorithms we keep signing keys for; RS256 is the default (and first) for interoperability.
 IDP_SIGNING_ALGS = ("RS256", "ES256", "EdDSA")
-# How long a worker may keep the signing keys it read from the database before reading them again;
-# a rotation done by any process is seen by every worker within this time.
-IDP_KEY_CACHE_SECONDS = 1.0
+
+# --- Per-process caches -------------------------------------------------------------------------------
+# Each worker keeps the clients and the signing keys in memory, and asks the database at most this
+# often (seconds; one small query for all of them) whether another process changed them: a client
+# edit or a key rotation is seen by every worker within this time. 0 asks at every use.
+IDP_CACHE_CHECK_SECONDS = 1.0
 
 # --- Back-channel logout (OpenID Connect Back-Channel Logout 1.0) ---------------------------------------
 # When a session ends, each application that took part in it and registered a backchannel_logout_uri

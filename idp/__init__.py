@@ -17,12 +17,13 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build one application. ``config`` overrides config.py and the IDP_* environment."""
-    from idp import branding, cli, i18n, oidc, portal, settings, storage, web
+    from idp import branding, cli, i18n, oidc, portal, settings, stamped_cache, storage, web
 
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
                 instance_path=settings.instance_path(config, PROJECT_ROOT / "instance"))
     settings.load(app, config)
     storage.init_app(app)
+    stamped_cache.init_app(app)
     i18n.init_app(app)
     web.init_app(app)
     branding.init_app(app)

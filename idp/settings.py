@@ -87,6 +87,9 @@ def _check(app: Flask) -> None:
             raise ConfigError("production mode needs an https:// IDP_ISSUER")
     if app.config["IDP_DEFAULT_LOCALE"] not in app.config["IDP_LOCALES"]:
         raise ConfigError("IDP_DEFAULT_LOCALE must be one of IDP_LOCALES")
+    check = app.config["IDP_CACHE_CHECK_SECONDS"]
+    if isinstance(check, bool) or not isinstance(check, int | float) or check < 0:
+        raise ConfigError("IDP_CACHE_CHECK_SECONDS must be a number of seconds, 0 or more")
 
 
 def _instance_secret(app: Flask, filename: str) -> str:

@@ -70,3 +70,14 @@ def test_every_setting_is_documented() -> None:
         if line.startswith("IDP_"):
             above = lines[index - 1]
             assert above.startswith("#") or above.startswith("IDP_"), f"undocumented: {line}"
+
+
+@pytest.mark.parametrize("value", [-1, "1", True])
+def test_cache_check_interval_must_be_a_number_of_seconds(tmp_path: Path, value: object) -> None:
+    with pytest.raises(ConfigError, match="IDP_CACHE_CHECK_SECONDS"):
+        create_app({"IDP_INSTANCE_PATH": str(tmp_path), "IDP_CACHE_CHECK_SECONDS": value})
+
+
+def test_cache_check_interval_from_the_environment(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("IDP_CACHE_CHECK_SECONDS", "0.25")
+    assert create_app({"IDP_INSTANCE_PATH": str(tmp_path)}).config["IDP_CACHE_CHECK_SECONDS"] == 0.25

@@ -16,7 +16,7 @@ from idp import audit
 from idp.identity import ldap, linking, local, routing
 from idp.mfa import policy as mfa_policy
 from idp.storage import transaction, utcnow
-from idp.storage.clients import Client
+from idp.storage.clients import ClientRecord
 from idp.storage.sessions import SsoSession
 from idp.storage.subjects import Subject, SubjectStatus
 
@@ -46,7 +46,7 @@ class Attempt:
     # The cookie secret of a session this browser already had: ended, so a planted id never survives.
     previous_token: str | None = None
     # What the application asking (if any) demands: it may require a second factor.
-    client: Client | None = None
+    client: ClientRecord | None = None
     acr_values: tuple[str, ...] = ()
 
 

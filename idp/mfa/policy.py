@@ -22,8 +22,8 @@ from flask import current_app
 
 from idp.authn.levels import ACR_MFA, ACR_PWD
 from idp.storage import mfa as rows
-from idp.storage.clients import Client
-from idp.storage.subjects import Subject, SubjectKind, roles_of
+from idp.storage.clients import ClientRecord
+from idp.storage.subjects import Subject, SubjectKind
 
 
 class Reason(enum.StrEnum):
@@ -55,7 +55,7 @@ def _asks_for_mfa(acr_values: Collection[str]) -> bool:
     return ACR_MFA in acr_values and ACR_PWD not in acr_values
 
 
-def second_factor_required(subject: Subject, *, enrolled: bool, client: Client | None,
+def second_factor_required(subject: Subject, *, enrolled: bool, client: ClientRecord | None,
                            acr_values: Collection[str], roles: Collection[str],
                            admin_roles: Collection[str]) -> Requirement:
     """Whether ``subject`` must present a second factor for this request, and the first rule that says so."""
@@ -78,14 +78,15 @@ def admin_roles() -> tuple[str, ...]:
     return tuple(current_app.config["IDP_ADMIN_ROLES"])
 
 
-def requirement_for(subject: Subject, *, client: Client | None = None,
+def requirement_for(subject: Subject, *, client: ClientRecord | None = None,
                     acr_values: Collection[str] = ()) -> Requirement:
     """``second_factor_required`` with the subject's enrolment and roles read from the database."""
-    return second_factor_required(subject, enrolled=rows.is_enrolled(subject.id), client=client,
-                                  acr_values=acr_values, roles=roles_of(subject.id), admin_roles=admin_roles())
+    enrolled, roles = rows.enrolment_and_roles(subject.id)
+    return second_factor_required(subject, enrolled=enrolled, client=client, acr_values=acr_values, roles=roles,
+                                  admin_roles=admin_roles())
 
 
-def must_enrol(subject: Subject, *, client: Client | None = None, acr_values: Collection[str] = ()) -> bool:
+def must_enrol(subject: Subject, *, client: ClientRecord | None = None, acr_values: Collection[str] = ()) -> bool:
     """A second factor is required for this request and the subject has none to present yet."""
     return requirement_for(subject, client=client, acr_values=acr_values).must_enrol
 

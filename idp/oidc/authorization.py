@@ -16,10 +16,9 @@ from flask import current_app
 from werkzeug.datastructures import MultiDict
 
 from idp.authn.levels import ACR_VALUES
-from idp.storage import clients
-from idp.storage.clients import Client
+from idp.storage.clients import ClientRecord
 
-from . import client_policy, keys
+from . import client_cache, client_policy, keys
 from .errors import AuthorizationError, UntrustedRequest, invalid_request
 from .scopes import SCOPE_CLAIMS, SUPPORTED_SCOPES
 
@@ -80,7 +79,7 @@ def _single(params: MultiDict[str, str], name: str) -> str | None:
     return values[0]
 
 
-def trusted_client(params: MultiDict[str, str]) -> tuple[Client, str]:
+def trusted_client(params: MultiDict[str, str]) -> tuple[ClientRecord, str]:
     """The client and its exact registered redirect URI, or UntrustedRequest (shown, never redirected)."""
     try:
         client_id = _single(params, "client_id")
@@ -89,8 +88,8 @@ def trusted_client(params: MultiDict[str, str]) -> tuple[Client, str]:
         raise UntrustedRequest("malformed") from exc
     if client_id is None:
         raise UntrustedRequest("missing_client")
-    client = clients.by_client_id(client_id)
-    if client is None or not client.enabled:
+    client = client_cache.enabled(client_id)
+    if client is None:
         raise UntrustedRequest("unknown_client")
     # Exact string match, no wildcards and no default: OIDC Core §3.1.2.1 requires redirect_uri.
     if redirect_uri is None or redirect_uri not in client.redirect_uris:
@@ -104,7 +103,7 @@ def response_mode(params: MultiDict[str, str]) -> str:
     return values[0] if len(values) == 1 and values[0] in RESPONSE_MODES else "query"
 
 
-def _check_response(params: MultiDict[str, str], client: Client) -> None:
+def _check_response(params: MultiDict[str, str], client: ClientRecord) -> None:
     mode = _single(params, "response_mode")
     if mode is not None and mode not in RESPONSE_MODES:
         raise invalid_request("unsupported response_mode")
@@ -121,7 +120,7 @@ def _check_response(params: MultiDict[str, str], client: Client) -> None:
         raise AuthorizationError("unauthorized_client", "the client may not use the code flow")
 
 
-def _check_scope(params: MultiDict[str, str], client: Client) -> list[str]:
+def _check_scope(params: MultiDict[str, str], client: ClientRecord) -> list[str]:
     raw = _single(params, "scope")
     if raw is None:
         raise AuthorizationError("invalid_scope", "scope is required")
@@ -134,7 +133,7 @@ def _check_scope(params: MultiDict[str, str], client: Client) -> list[str]:
     return scope
 
 
-def _check_pkce(params: MultiDict[str, str], client: Client) -> tuple[str | None, str | None]:
+def _check_pkce(params: MultiDict[str, str], client: ClientRecord) -> tuple[str | None, str | None]:
     challenge = _single(params, "code_challenge")
     method = _single(params, "code_challenge_method")
     if challenge is None:
@@ -230,7 +229,7 @@ def _acr_values(params: MultiDict[str, str], claims: dict[str, Any] | None) -> l
     return values
 
 
-def parse(params: MultiDict[str, str], client: Client, redirect_uri: str) -> AuthorizationRequest:
+def parse(params: MultiDict[str, str], client: ClientRecord, redirect_uri: str) -> AuthorizationRequest:
     """Check everything after the client: raises AuthorizationError, to be sent to the client."""
     _check_response(params, client)
     scope = _check_scope(params, client)

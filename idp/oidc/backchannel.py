@@ -33,12 +33,12 @@ from flask import Flask, current_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from idp import audit
-from idp.storage import call_after_commit, clients, rollback, transaction, utcnow
+from idp.storage import call_after_commit, rollback, transaction, utcnow
 from idp.storage import logout as rows
-from idp.storage.clients import Client
+from idp.storage.clients import ClientRecord
 from idp.storage.logout import DeliveryStatus, LogoutDelivery
 
-from . import keys
+from . import client_cache, keys
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"  # the last attempt failed
 
 
-def enqueue(client: Client, claims: dict[str, Any], now: datetime) -> None:
+def enqueue(client: ClientRecord, claims: dict[str, Any], now: datetime) -> None:
     """Queue a logout token for ``client`` in the caller's transaction; it is sent once that commits.
 
     ``claims`` are iss, aud, sub and/or sid, events: iat, exp and jti are set at each attempt.
@@ -109,7 +109,7 @@ def _claim(row_id: int, now: datetime) -> _Job | None:
         row = rows.claim_delivery(row_id, now, now + lease)
         if row is None:
             return None
-        client = clients.by_client_id(row.client_id)
+        client = client_cache.lookup(row.client_id)
         # A client deleted since is still told: its sessions may live on in the application.
         alg = client.id_token_signed_response_alg if client else current_app.config["IDP_SIGNING_ALGS"][0]
         return _Job(row.id, row.client_id, row.uri, dict(row.claims), alg, row.attempts)
@@ -183,8 +183,9 @@ class Dispatcher:
     """This app's sender thread in this process: started when there is something to send, ended when
     nothing is pending any more.
 
-    Started lazily, never in ``create_app``: gunicorn --preload forks its workers from a master that has
-    served nothing, and a thread does not survive a fork, so the process id is checked at every wake-up.
+    Started lazily, never in ``create_app``: a server may fork its workers from a master that loaded
+    the app (gunicorn --preload does), and a thread does not survive a fork, so the process id is
+    checked at every wake-up.
     """
 
     def __init__(self, app: Flask) -> None:

@@ -50,12 +50,16 @@ def validate(token: str) -> AccessToken:
         raise InvalidToken("expired")
     # RFC 9068 §2.2: every access token has a jti; a revoked one is remembered until it expires.
     jti = claims.get("jti")
-    if not isinstance(jti, str) or logout.is_revoked(jti):
-        raise InvalidToken("revoked")
+    if not isinstance(jti, str):
+        raise InvalidToken("no jti")
     gid = claims.get("gid")
     if gid is None:
+        if logout.is_revoked(jti):
+            raise InvalidToken("revoked")
         return AccessToken(claims, None)
-    grant = grants.grant_by_gid(str(gid))
+    grant, revoked = grants.grant_of_access_token(str(gid), jti)
+    if revoked:
+        raise InvalidToken("revoked")
     if (grant is None or grant.revoked_at is not None or grant.subject.sub != claims.get("sub")
             or grant.subject.status != SubjectStatus.ACTIVE):
         raise InvalidToken("grant no longer active")

@@ -24,7 +24,9 @@ def _e164(phone: str) -> str:
     return digits
 
 
-def _all_claims(subject: Subject) -> dict[str, Any]:
+def _all_claims(subject: Subject, names: set[str]) -> dict[str, Any]:
+    """The person's claims; the unit and roles (a query each) only when ``names`` asks for them, since
+    most ID tokens and userinfo answers do not."""
     words = subject.full_name.split()
     values: dict[str, Any] = {
         "name": subject.full_name,
@@ -40,10 +42,11 @@ def _all_claims(subject: Subject) -> dict[str, Any]:
         "phone_number_verified": subject.phone_verified if subject.phone else None,
         "address": {"formatted": subject.address} if subject.address else None,
     }
-    if subject.org_unit is not None:
-        values["org_unit"] = {"code": subject.org_unit.code, "name": subject.org_unit.name}
-    if subject.kind == SubjectKind.OFFICIAL or subject.org_unit is not None:
-        values["roles"] = subjects.roles_of(subject.id)
+    if names & {"org_unit", "roles"}:
+        if subject.org_unit is not None:
+            values["org_unit"] = {"code": subject.org_unit.code, "name": subject.org_unit.name}
+        if subject.kind == SubjectKind.OFFICIAL or subject.org_unit is not None:
+            values["roles"] = subjects.roles_of(subject.id)
     return values
 
 
@@ -60,5 +63,5 @@ def release(subject: Subject, *, scopes: set[str], requested: Mapping[str, Any] 
     names = names_for(scopes)
     if only_requested:
         names &= set(requested or {})
-    values = _all_claims(subject)
+    values = _all_claims(subject, names)
     return {name: values[name] for name in sorted(names) if values.get(name) is not None}

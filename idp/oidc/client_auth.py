@@ -1,6 +1,7 @@
 """Client authentication at the token endpoint: Authlib's methods plus private_key_jwt (RFC 7523).
 
-``OAuthClient`` adapts our Client row to what Authlib asks of a client. Secrets are compared by their
+``OAuthClient`` adapts our client record (``ClientRecord``, shared by the requests of a worker: read,
+never changed) to what Authlib asks of a client. Secrets are compared by their
 SHA-256 in constant time (see the client registry); private_key_jwt assertions are single-use: their
 ``jti`` is stored until they expire, and a second use is refused.
 """
@@ -16,10 +17,9 @@ from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy.exc import IntegrityError
 
-from idp.storage import clients, savepoint
-from idp.storage.clients import Client, ClientAssertionJti
+from idp.storage import clients
+from idp.storage.clients import ClientRecord
 
 from . import client_jwks, client_policy, client_registry, keys, urls
 
@@ -27,39 +27,39 @@ AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", 
 
 
 class OAuthClient(ClientMixin):
-    """Our client row, as Authlib sees it."""
+    """Our client record, as Authlib sees it."""
 
-    def __init__(self, row: Client) -> None:
-        self.row = row
+    def __init__(self, record: ClientRecord) -> None:
+        self.record = record
 
     @property
     def client_id(self) -> str:
-        return self.row.client_id
+        return self.record.client_id
 
     def get_client_id(self) -> str:
-        return self.row.client_id
+        return self.record.client_id
 
     def get_default_redirect_uri(self) -> str | None:
         return None  # OIDC: redirect_uri is always required, never defaulted
 
     def get_allowed_scope(self, scope: str) -> str:
-        allowed = client_policy.allowed_scopes(self.row)
+        allowed = client_policy.allowed_scopes(self.record)
         return " ".join(s for s in scope.split() if s in allowed)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return redirect_uri in self.row.redirect_uris
+        return redirect_uri in self.record.redirect_uris
 
     def check_client_secret(self, client_secret: str) -> bool:
-        return client_registry.verify_secret(self.row, client_secret)
+        return client_registry.verify_secret(self.record, client_secret)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        return method == self.row.token_endpoint_auth_method
+        return method == self.record.token_endpoint_auth_method
 
     def check_response_type(self, response_type: str) -> bool:
-        return response_type in self.row.response_types
+        return response_type in self.record.response_types
 
     def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type in self.row.grant_types
+        return grant_type in self.record.grant_types
 
 
 class PrivateKeyJwt(JWTBearerClientAssertion):
@@ -72,7 +72,7 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
 
     def resolve_client_public_key(self, client: OAuthClient) -> KeySet:
         try:
-            return client_jwks.key_set(client.row)
+            return client_jwks.key_set(client.record)
         except client_jwks.NoClientKeys as exc:
             raise InvalidClientError(description=f"no usable client keys: {exc}") from exc
 
@@ -89,10 +89,4 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
         """Record the jti; False when it was already used (a replayed assertion)."""
         if not isinstance(jti, str) or len(jti) > 255:
             return False
-        expires_at = datetime.fromtimestamp(int(claims["exp"]), UTC)
-        try:
-            with savepoint():
-                clients.add_jti(ClientAssertionJti(client_id=claims["sub"], jti=jti, expires_at=expires_at))
-        except IntegrityError:
-            return False
-        return True
+        return clients.add_jti(claims["sub"], jti, datetime.fromtimestamp(int(claims["exp"]), UTC))

@@ -1,7 +1,8 @@
 """A client's public keys for private_key_jwt: registered inline (``jwks``) or published (``jwks_uri``).
 
 Published key sets are fetched with a short timeout and a size limit and kept for a few minutes per
-process, so a token request does not wait on the client's server each time. A client rotating its
+process, so a token request does not wait on the client's server each time; registered ones are parsed
+once per process. A client rotating its
 keys publishes the new one ahead of use, as we do ourselves.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,7 +19,7 @@ from flask import current_app
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from idp.storage.clients import Client
+from idp.storage.clients import ClientRecord
 
 CACHE_SECONDS = 300
 FETCH_TIMEOUT_SECONDS = 3
@@ -49,18 +51,29 @@ def _fetch(uri: str) -> dict[str, Any]:
     return document
 
 
-def key_set(client: Client) -> KeySet:
+def key_set(client: ClientRecord) -> KeySet:
     """The client's keys as a joserfc KeySet; raises NoClientKeys."""
-    if client.jwks:
-        document = client.jwks
-    elif client.jwks_uri:
+    registered = _registered(client.jwks_json) if client.jwks_json is not None else None
+    if registered is not None:
+        return registered
+    if client.jwks_uri:
         cache: dict[str, tuple[float, dict[str, Any]]] = current_app.extensions.setdefault(_CACHE, {})
         cached = cache.get(client.jwks_uri)
         if cached is None or time.monotonic() - cached[0] > CACHE_SECONDS:
             cached = cache[client.jwks_uri] = (time.monotonic(), _fetch(client.jwks_uri))
-        document = cached[1]
-    else:
-        raise NoClientKeys("no jwks or jwks_uri registered")
+        return _import(cached[1])
+    raise NoClientKeys("no jwks or jwks_uri registered")
+
+
+@lru_cache(maxsize=256)
+def _registered(jwks_json: str) -> KeySet | None:
+    """A registered key set (None if empty), parsed once per process: a client record is immutable, so its
+    text names the set exactly (an edited client has another text). Refusals are raised each time."""
+    document = json.loads(jwks_json)
+    return _import(document) if document else None
+
+
+def _import(document: dict[str, Any]) -> KeySet:
     try:
         keys = KeySet.import_key_set(document)  # type: ignore[arg-type]
     except (JoseError, ValueError, TypeError, KeyError) as exc:

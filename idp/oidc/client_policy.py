@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from flask import current_app
 
-from idp.storage.clients import Client
+from idp.storage.clients import ClientRecord
 
 
-def is_public(client: Client) -> bool:
+def is_public(client: ClientRecord) -> bool:
     return client.token_endpoint_auth_method == "none"  # noqa: S105 (a method name, not a secret)
 
 
-def pkce_required(client: Client) -> bool:
+def pkce_required(client: ClientRecord) -> bool:
     """Public clients always; confidential ones per client setting, else the global default."""
     if is_public(client):
         return True
@@ -20,5 +20,5 @@ def pkce_required(client: Client) -> bool:
     return bool(current_app.config["IDP_REQUIRE_PKCE"])
 
 
-def allowed_scopes(client: Client) -> set[str]:
+def allowed_scopes(client: ClientRecord) -> set[str]:
     return set(client.scope.split())

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from idp import audit
 from idp.storage import clients, transaction
-from idp.storage.clients import Client
+from idp.storage.clients import Client, ClientRecord
 
 from .client_metadata import ClientError, InvalidClientMetadata, validate
 
@@ -44,7 +44,7 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def verify_secret(client: Client, secret: str) -> bool:
+def verify_secret(client: Client | ClientRecord, secret: str) -> bool:
     """Whether ``secret`` is the client's, in constant time; always False for a client without one."""
     if client.client_secret_hash is None:
         return False

@@ -10,7 +10,7 @@ from flask import current_app
 from idp import audit
 from idp.authn.levels import acr_for
 from idp.storage import grants, transaction
-from idp.storage.clients import Client
+from idp.storage.clients import ClientRecord
 from idp.storage.grants import AuthorizationCode
 from idp.storage.sessions import SsoSession
 
@@ -18,7 +18,7 @@ from . import client_policy, tokens
 from .authorization import AuthorizationRequest
 
 
-def issue(request: AuthorizationRequest, client: Client, session: SsoSession, now: datetime) -> str:
+def issue(request: AuthorizationRequest, client: ClientRecord, session: SsoSession, now: datetime) -> str:
     """A new code for ``request`` on behalf of the session's subject; only its hash is stored."""
     value = secrets.token_urlsafe(32)
     # The scope granted: what was asked, plus scopes whose claims the claims parameter asked for,

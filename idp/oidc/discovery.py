@@ -1,10 +1,12 @@
 """Provider metadata (OpenID Connect Discovery 1.0 §3, RFC 8414), built from what is enabled.
 
-Built once per app and cached: it changes only with configuration, which needs a restart anyway.
+Built once per app and cached, serialised too: it changes only with configuration, which needs a
+restart anyway, and relying parties (and their libraries' health checks) fetch it constantly.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import current_app
@@ -66,7 +68,17 @@ def _build() -> dict[str, Any]:
 
 
 def metadata() -> dict[str, Any]:
+    return _cached()[0]
+
+
+def document() -> bytes:
+    """The metadata as the JSON the endpoint sends."""
+    return _cached()[1]
+
+
+def _cached() -> tuple[dict[str, Any], bytes]:
     cached = current_app.extensions.get(EXTENSION)
     if cached is None:
-        cached = current_app.extensions[EXTENSION] = _build()
+        built = _build()
+        cached = current_app.extensions[EXTENSION] = (built, json.dumps(built, ensure_ascii=False).encode())
     return cached

@@ -15,11 +15,11 @@ from werkzeug.datastructures import MultiDict
 
 from idp import audit
 from idp.authn import sso
-from idp.storage import clients, transaction
+from idp.storage import transaction
 from idp.storage.sessions import SsoSession
 from idp.storage.subjects import Subject
 
-from . import keys, logout, urls
+from . import client_cache, keys, logout, urls
 
 MAX_PARAM_LENGTH = 2048
 
@@ -89,7 +89,7 @@ def parse(params: MultiDict[str, str]) -> LogoutRequest:
             raise InvalidLogoutRequest("client_id is not the audience of id_token_hint")
         client_id = client_id or (audiences[0] if len(audiences) == 1 else None)
     redirect_uri = _single(params, "post_logout_redirect_uri")
-    client = clients.by_client_id(client_id) if client_id else None
+    client = client_cache.lookup(client_id)
     if redirect_uri is not None and (client is None or redirect_uri not in client.post_logout_redirect_uris):
         redirect_uri = None  # not registered for this client: sign out, but do not redirect
     return LogoutRequest(hint_sub=hint["sub"] if hint else None, hint_sid=hint.get("sid") if hint else None,

@@ -93,7 +93,7 @@ def userinfo() -> Response:
 @bp.get("/.well-known/openid-configuration")
 @bp.get("/.well-known/oauth-authorization-server")
 def provider_metadata() -> Response:
-    response = jsonify(discovery.metadata())
+    response = Response(discovery.document(), mimetype="application/json")
     response.headers["Cache-Control"] = "public, max-age=3600"
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response

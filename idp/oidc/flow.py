@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from werkzeug.datastructures import MultiDict
 
 from idp import audit
-from idp.storage import clients, transaction, utcnow
-from idp.storage.clients import Client
+from idp.storage import transaction, utcnow
+from idp.storage.clients import ClientRecord
 from idp.storage.interactions import Interaction
 from idp.storage.sessions import SsoSession
 
-from . import authorization, codes, interactions, prompt_policy
+from . import authorization, client_cache, codes, interactions, prompt_policy
 from .authorization import AuthorizationRequest
 from .errors import AuthorizationError, UntrustedRequest
 
@@ -60,7 +60,7 @@ def _raw_state(params: MultiDict[str, str]) -> str | None:
     return values[0] if len(values) == 1 and len(values[0]) <= authorization.MAX_PARAM_LENGTH else None
 
 
-def _decide(request: AuthorizationRequest, client: Client, session: SsoSession | None,
+def _decide(request: AuthorizationRequest, client: ClientRecord, session: SsoSession | None,
             progress: prompt_policy.Progress, interaction: Interaction | None) -> Decision:
     now = utcnow()
     try:
@@ -98,14 +98,14 @@ def authorize(params: MultiDict[str, str], session: SsoSession | None) -> Decisi
     return _decide(request, client, session, prompt_policy.Progress(), None)
 
 
-def parked(uid: str) -> tuple[Interaction, AuthorizationRequest, Client] | None:
+def parked(uid: str) -> tuple[Interaction, AuthorizationRequest, ClientRecord] | None:
     """The live interaction ``uid`` with its request and client (None when expired or gone)."""
     row = interactions.load(uid, utcnow())
     if row is None:
         return None
     request = interactions.request_of(row)
-    client = clients.by_client_id(request.client_id)
-    if client is None or not client.enabled or request.redirect_uri not in client.redirect_uris:
+    client = client_cache.enabled(request.client_id)
+    if client is None or request.redirect_uri not in client.redirect_uris:
         return None
     return row, request, client
 

@@ -26,7 +26,6 @@ from authlib.oauth2.rfc6749.errors import (
     UnauthorizedClientError,
 )
 from flask import current_app
-from sqlalchemy import update
 
 from idp import audit
 from idp.storage import db, utcnow
@@ -66,11 +65,7 @@ def _redeem_code(value: str, client_id: str, now: datetime) -> AuthorizationCode
     code = grant_rows.code_by_hash(tokens.hash_token(value))
     if code is None or code.client_id != client_id:
         raise InvalidGrantError("invalid code")
-    claimed = db.session.execute(
-        update(AuthorizationCode).where(AuthorizationCode.id == code.id, AuthorizationCode.used_at.is_(None))
-        .values(used_at=now)
-    ).rowcount
-    if not claimed:
+    if not grant_rows.claim_code(code.id, now):
         db.session.refresh(code)
         if code.grant_id is not None:
             grant_rows.revoke_grant(code.grant_id, now)
@@ -115,10 +110,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if code.sid is not None:
             logout.record_participation(code.sid, client.client_id, code.subject_id, now)
         grant.subject = code.subject
-        access, expires_in = tokens.access_token(client.row, scope=code.scope, now=now, grant=grant)
+        access, expires_in = tokens.access_token(client.record, scope=code.scope, now=now, grant=grant)
         refresh = (tokens.refresh_token(grant, scope=code.scope, now=now)
                    if client.check_grant_type("refresh_token") else None)
-        id_token = (tokens.id_token(tokens.IdTokenInput(grant, client.row, access, now, nonce=code.nonce))
+        id_token = (tokens.id_token(tokens.IdTokenInput(grant, client.record, access, now, nonce=code.nonce))
                     if "openid" in code.scope.split() else None)
         audit.record("token.issued", subject=code.subject, client=client.client_id, grant_type=self.GRANT_TYPE,
                      gid=grant.gid)
@@ -163,10 +158,14 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         now = utcnow()
         scope = " ".join(dict.fromkeys(self.request.payload.scope.split())) if self.request.payload.scope \
             else old.scope
-        old.rotated_at = now
-        access, expires_in = tokens.access_token(client.row, scope=scope, now=now, grant=grant)
+        if not grant_rows.rotate_refresh(old.id, now):
+            # Another request rotated it since we read it: the same token was presented twice.
+            grant_rows.revoke_grant(grant.id, now)
+            audit.record("refresh_token.reused", subject=grant.subject, client=grant.client_id, gid=grant.gid)
+            raise InvalidGrantError("invalid refresh_token")
+        access, expires_in = tokens.access_token(client.record, scope=scope, now=now, grant=grant)
         refresh = tokens.refresh_token(grant, scope=scope, now=now)
-        id_token = (tokens.id_token(tokens.IdTokenInput(grant, client.row, access, now))
+        id_token = (tokens.id_token(tokens.IdTokenInput(grant, client.record, access, now))
                     if "openid" in scope.split() else None)
         return 200, _token_body(access, expires_in, scope, refresh_token=refresh, id_token=id_token), \
             self.TOKEN_RESPONSE_HEADER
@@ -180,7 +179,7 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         if not client.check_grant_type(self.GRANT_TYPE):
             raise UnauthorizedClientError("the client may not use the client_credentials grant")
         requested = self.request.payload.scope
-        allowed = client_policy.allowed_scopes(client.row) - {"openid"}
+        allowed = client_policy.allowed_scopes(client.record) - {"openid"}
         if requested and not set(requested.split()) <= allowed:
             raise InvalidScopeError("scope not allowed for this client")
         self.request.client = client
@@ -189,6 +188,6 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         client: OAuthClient = self.request.client
         requested = self.request.payload.scope
         scope = " ".join(dict.fromkeys(requested.split())) if requested else " ".join(
-            sorted(client_policy.allowed_scopes(client.row) - {"openid"}))
-        access, expires_in = tokens.access_token(client.row, scope=scope, now=utcnow())
+            sorted(client_policy.allowed_scopes(client.record) - {"openid"}))
+        access, expires_in = tokens.access_token(client.record, scope=scope, now=utcnow())
         return 200, _token_body(access, expires_in, scope), self.TOKEN_RESPONSE_HEADER

@@ -23,7 +23,7 @@ from typing import Any
 
 from idp.storage import grants as grant_rows
 from idp.storage import utcnow
-from idp.storage.clients import Client
+from idp.storage.clients import ClientRecord
 
 from . import bearer, tokens, urls
 from .client_auth import AUTH_METHODS as TOKEN_AUTH_METHODS
@@ -35,7 +35,7 @@ INACTIVE: dict[str, Any] = {"active": False}
 _ACCESS_CLAIMS = ("scope", "client_id", "sub", "exp", "iat", "aud", "iss", "sid", "jti")
 
 
-def introspect(client: Client, token: str) -> dict[str, Any]:
+def introspect(client: ClientRecord, token: str) -> dict[str, Any]:
     """The introspection response for ``token`` asked by ``client``."""
     if token.startswith(tokens.REFRESH_PREFIX):
         return _refresh_token(client, token)
@@ -51,7 +51,7 @@ def _access_token(value: str) -> dict[str, Any]:
     return {"active": True, "token_type": "Bearer", **claims}
 
 
-def _refresh_token(client: Client, value: str) -> dict[str, Any]:
+def _refresh_token(client: ClientRecord, value: str) -> dict[str, Any]:
     row = grant_rows.refresh_by_hash(tokens.hash_token(value))
     if row is None or row.grant.client_id != client.client_id or not tokens.refresh_token_usable(row, utcnow()):
         return dict(INACTIVE)

@@ -5,17 +5,19 @@ whole rotation before it signs: relying parties that cache our JWKS already know
 signing. A rotation retires the active key but keeps it published as long as anything it signed lives.
 The first keys are made on first use, so a freshly migrated database works without any command.
 
-The token endpoint signs on every call, so each app keeps the parsed keys in memory and re-reads the
-table at most every IDP_KEY_CACHE_SECONDS (a rotation by another process shows within that time); a
-private key is decrypted once per process, when its kid is first seen.
+The token endpoint signs on every call, so each app keeps the parsed keys in memory (``idp.stamped_cache``):
+every write to the key table bumps the ``signing_keys`` stamp, and a worker reloads the keys when it sees
+the stamp move — within IDP_CACHE_CHECK_SECONDS, at once in the process that wrote. A retired key leaves
+the set on its own when its publication ends, without any write. A private key is decrypted once per
+process, when its kid is first seen.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from flask import current_app
@@ -24,7 +26,7 @@ from joserfc.errors import ConflictAlgorithmError, InvalidKeyIdError, JoseError,
 from joserfc.jwk import ECKey, GuestProtocol, Key, KeyParameters, OKPKey, RSAKey, import_key
 from joserfc.jws import JWSAlgModel, JWSRegistry
 
-from idp import audit, crypto
+from idp import audit, crypto, stamped_cache
 from idp.storage import keys as stored
 from idp.storage import transaction, utcnow
 from idp.storage.keys import KeyStatus, SigningKey
@@ -43,7 +45,8 @@ ASSERTION_ALGS = list(_GENERATE)
 # parties' clock skew.
 _LEEWAY = timedelta(seconds=60)
 _STATUS_ORDER = {KeyStatus.ACTIVE: 0, KeyStatus.NEXT: 1, KeyStatus.RETIRED: 2}
-_CACHE = "idp.signing_keys"
+_PARSED = "dangnhap.parsed_keys"  # app.extensions: kid → parsed key, so each is decrypted once
+_ENTRY = "published"  # the one entry of the stamped cache under the keys' stamp
 
 
 class InvalidSignature(ValueError):
@@ -74,20 +77,13 @@ REGISTRY = _Algorithms()
 
 @dataclass(frozen=True)
 class _Snapshot:
-    """The published keys as read at ``read_at`` (time.monotonic()), parsed."""
+    """The published keys, parsed: shared by the threads of a worker, never changed."""
 
-    read_at: float
-    signing: dict[str, Key]  # alg → the active key
-    verifying: dict[str, Key]  # kid → every published key
-    public: tuple[dict[str, Any], ...]  # the JWKS entries, in order
-
-
-@dataclass
-class _Cache:
-    """Per app (in ``app.extensions``): tests and workers each have their own."""
-
-    snapshot: _Snapshot | None = None
-    parsed: dict[str, Key] = field(default_factory=dict)  # kid → key, private unless first seen retired
+    signing: Mapping[str, Key]  # alg → the active key
+    verifying: Mapping[str, Key]  # kid → every published key
+    public: tuple[Mapping[str, Any], ...]  # the JWKS entries, in order
+    # When the first retired key's publication ends: the set changes then without a write.
+    until: datetime | None
 
 
 def sign(claims: dict[str, Any], *, alg: str = "RS256", typ: str = "JWT") -> str:
@@ -149,7 +145,6 @@ def ensure_keys() -> None:
         now = utcnow()
         for alg in current_app.config["IDP_SIGNING_ALGS"]:
             _ensure(alg, now)
-    _cache().snapshot = None
 
 
 def rotate(alg: str | None = None) -> list[SigningKey]:
@@ -164,7 +159,6 @@ def rotate(alg: str | None = None) -> list[SigningKey]:
     with transaction():
         now = utcnow()
         promoted = [_rotate(name, now) for name in algs]
-    _cache().snapshot = None
     return promoted
 
 
@@ -188,11 +182,11 @@ def _rotate(alg: str, now: datetime) -> SigningKey:
 
 
 def _retired_lifetime() -> timedelta:
-    """How long a retired key must stay published: a worker may sign with it until its cache expires,
-    and what it signed lives as long as the longest token lifetime."""
+    """How long a retired key must stay published: a worker may sign with it until it next checks the
+    stamps, and what it signed lives as long as the longest token lifetime."""
     cfg = current_app.config
     longest = max(cfg["IDP_ID_TOKEN_LIFETIME_SECONDS"], cfg["IDP_ACCESS_TOKEN_LIFETIME_SECONDS"])
-    return timedelta(seconds=longest + cfg["IDP_KEY_CACHE_SECONDS"]) + _LEEWAY
+    return timedelta(seconds=longest + cfg["IDP_CACHE_CHECK_SECONDS"]) + _LEEWAY
 
 
 def _create(alg: str, status: KeyStatus, now: datetime) -> SigningKey:
@@ -208,36 +202,42 @@ def _create(alg: str, status: KeyStatus, now: datetime) -> SigningKey:
     return row
 
 
-def _cache() -> _Cache:
-    return current_app.extensions.setdefault(_CACHE, _Cache())
-
-
 def _snapshot() -> _Snapshot:
-    """The cached keys, re-read when older than IDP_KEY_CACHE_SECONDS; the first keys made if none."""
-    cache = _cache()
-    snapshot = cache.snapshot
-    if snapshot is None or time.monotonic() - snapshot.read_at >= current_app.config["IDP_KEY_CACHE_SECONDS"]:
-        snapshot = _read(cache)
-        if not set(current_app.config["IDP_SIGNING_ALGS"]) <= snapshot.signing.keys():
-            # Once per database. This commits what the caller had pending (a token request's code
-            # redemption, say): a session of its own would find SQLite locked by the caller's own
-            # write. Never signing with a key that is not yet stored matters more.
-            ensure_keys()
-            snapshot = _read(cache)
-        cache.snapshot = snapshot
+    """The published keys, from memory unless the stamp moved or a retired key's time is up."""
+    cache = stamped_cache.cache()
+    snapshot = cache.get(stored.STAMP, _ENTRY, _load)
+    if snapshot.until is not None and utcnow() >= snapshot.until:
+        cache.discard(stored.STAMP, _ENTRY)
+        snapshot = cache.get(stored.STAMP, _ENTRY, _load)
     return snapshot
 
 
-def _read(cache: _Cache) -> _Snapshot:
+def _load() -> _Snapshot:
+    """Read and parse the published keys; make the first ones if an algorithm has none."""
+    snapshot = _read()
+    if not set(current_app.config["IDP_SIGNING_ALGS"]) <= snapshot.signing.keys():
+        # Once per database. This commits what the caller had pending (a token request's code
+        # redemption, say): a session of its own would find SQLite locked by the caller's own
+        # write. Never signing with a key that is not yet stored matters more.
+        ensure_keys()
+        snapshot = _read()
+    return snapshot
+
+
+def _read() -> _Snapshot:
     rows = published()
-    cache.parsed = {row.kid: cache.parsed[row.kid] if row.kid in cache.parsed else _parse(row) for row in rows}
+    known: dict[str, Key] = current_app.extensions.get(_PARSED, {})
+    parsed = {row.kid: known[row.kid] if row.kid in known else _parse(row) for row in rows}
+    current_app.extensions[_PARSED] = parsed  # keys no longer published are forgotten
     signing: dict[str, Key] = {}
     # Should two workers have made the first keys at once, every worker signs with the newest.
     for row in sorted(rows, key=lambda r: r.id):
         if row.status is KeyStatus.ACTIVE and row.alg in current_app.config["IDP_SIGNING_ALGS"]:
-            signing[row.alg] = cache.parsed[row.kid]
-    return _Snapshot(read_at=time.monotonic(), signing=signing, verifying=cache.parsed,
-                     public=tuple(cache.parsed[row.kid].as_dict(private=False) for row in rows))
+            signing[row.alg] = parsed[row.kid]
+    ends = [row.publish_until for row in rows if row.status is KeyStatus.RETIRED and row.publish_until]
+    return _Snapshot(signing=MappingProxyType(signing), verifying=MappingProxyType(parsed),
+                     public=tuple(MappingProxyType(parsed[row.kid].as_dict(private=False)) for row in rows),
+                     until=min(ends, default=None))
 
 
 def _parse(row: SigningKey) -> Key:

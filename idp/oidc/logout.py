@@ -9,36 +9,32 @@ loaded by the signed-out page (``frontchannel_targets``), which must be asked be
 
 from __future__ import annotations
 
-import contextlib
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from flask import Flask
-from sqlalchemy.exc import IntegrityError
 
 from idp.authn import sso
-from idp.storage import clients, grants, savepoint, utcnow
+from idp.storage import grants, utcnow
 from idp.storage import logout as rows
-from idp.storage.logout import SessionParticipant
 from idp.storage.sessions import SsoSession
 
-from . import backchannel, urls
+from . import backchannel, client_cache, urls
 
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 
 def record_participation(sid: str, client_id: str, subject_id: int, now: datetime) -> None:
     """Remember that ``client_id`` received tokens within session ``sid`` (once per pair)."""
-    with contextlib.suppress(IntegrityError), savepoint():  # already a participant: fine
-        rows.add(SessionParticipant(sid=sid, client_id=client_id, subject_id=subject_id, first_seen_at=now))
+    rows.add_participant(sid, client_id, subject_id, now)
 
 
 def frontchannel_targets(sid: str) -> list[str]:
     """The front-channel logout URLs to load for the session ``sid`` (with iss and sid when asked for)."""
     targets = []
     for participant in rows.participants(sid):
-        client = clients.by_client_id(participant.client_id)
+        client = client_cache.lookup(participant.client_id)
         if client is None or not client.frontchannel_logout_uri:
             continue
         uri = client.frontchannel_logout_uri
@@ -62,7 +58,7 @@ def on_session_ended(sender: Flask, *, session: SsoSession, reason: str) -> None
     now = utcnow()
     grants.revoke_session_grants(session.sid, now)
     for participant in rows.participants(session.sid):
-        client = clients.by_client_id(participant.client_id)
+        client = client_cache.lookup(participant.client_id)
         if client is None or not client.backchannel_logout_uri:
             continue
         backchannel.enqueue(client, logout_token_claims(client.client_id, session.subject.sub, session.sid), now)

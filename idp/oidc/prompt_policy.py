@@ -12,7 +12,7 @@ from datetime import datetime
 
 from idp.mfa import policy as mfa_policy
 from idp.storage import grants
-from idp.storage.clients import Client
+from idp.storage.clients import ClientRecord
 from idp.storage.sessions import SsoSession
 
 from .authorization import AuthorizationRequest
@@ -59,7 +59,7 @@ def _someone_else(request: AuthorizationRequest, session: SsoSession) -> bool:
     return request.expected_sub is not None and request.expected_sub != session.subject.sub
 
 
-def _second_factor_needed(request: AuthorizationRequest, client: Client, session: SsoSession) -> bool:
+def _second_factor_needed(request: AuthorizationRequest, client: ClientRecord, session: SsoSession) -> bool:
     """The session has no second factor, and the person, the client or the request asks for one
     (a password-only session is stepped up here)."""
     if "mfa" in session.amr.split():
@@ -67,7 +67,7 @@ def _second_factor_needed(request: AuthorizationRequest, client: Client, session
     return mfa_policy.requirement_for(session.subject, client=client, acr_values=request.acr_values).required
 
 
-def _consent_needed(request: AuthorizationRequest, client: Client, session: SsoSession,
+def _consent_needed(request: AuthorizationRequest, client: ClientRecord, session: SsoSession,
                     progress: Progress) -> bool:
     if client.skip_consent:
         return False
@@ -77,7 +77,7 @@ def _consent_needed(request: AuthorizationRequest, client: Client, session: SsoS
     return granted is None or not request.consent_scopes() <= set(granted.scope.split())
 
 
-def next_prompt(request: AuthorizationRequest, client: Client, session: SsoSession | None,
+def next_prompt(request: AuthorizationRequest, client: ClientRecord, session: SsoSession | None,
                 progress: Progress, now: datetime) -> str | None:
     """The first step still needed, or None when a code may be issued now."""
     needed: str | None = None

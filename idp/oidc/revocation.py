@@ -22,13 +22,12 @@ from datetime import UTC, datetime
 
 from authlib.oauth2.rfc6749 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import InvalidGrantError
-from sqlalchemy.exc import IntegrityError
 
 from idp import audit
-from idp.storage import db, utcnow
 from idp.storage import grants as grant_rows
-from idp.storage.clients import Client
-from idp.storage.logout import RevokedAccessToken
+from idp.storage import logout as logout_rows
+from idp.storage import utcnow
+from idp.storage.clients import ClientRecord
 
 from . import keys, tokens
 from .client_auth import AUTH_METHODS as TOKEN_AUTH_METHODS
@@ -37,7 +36,7 @@ from .client_auth import AUTH_METHODS as TOKEN_AUTH_METHODS
 AUTH_METHODS = TOKEN_AUTH_METHODS
 
 
-def revoke(client: Client, token: str) -> None:
+def revoke(client: ClientRecord, token: str) -> None:
     """Revoke ``token`` for ``client``; raises an OAuth2Error the client must be told of."""
     if token.startswith(tokens.REFRESH_PREFIX):
         _revoke_refresh_token(client, token)
@@ -49,7 +48,7 @@ def _not_yours() -> InvalidGrantError:
     return InvalidGrantError("the token was issued to another client")
 
 
-def _revoke_refresh_token(client: Client, value: str) -> None:
+def _revoke_refresh_token(client: ClientRecord, value: str) -> None:
     row = grant_rows.refresh_by_hash(tokens.hash_token(value))
     if row is None or row.grant.revoked_at is not None:
         return
@@ -61,7 +60,7 @@ def _revoke_refresh_token(client: Client, value: str) -> None:
                  gid=grant.gid)
 
 
-def _revoke_access_token(client: Client, value: str) -> None:
+def _revoke_access_token(client: ClientRecord, value: str) -> None:
     try:
         claims = keys.verify(value, typ="at+jwt")
     except keys.InvalidSignature:
@@ -74,12 +73,8 @@ def _revoke_access_token(client: Client, value: str) -> None:
         return  # already expired: nothing left to revoke
     if claims.get("client_id") != client.client_id:
         raise _not_yours()
-    try:
-        # A savepoint: two revocations of one token at once must not fail the second.
-        with db.session.begin_nested():
-            db.session.add(RevokedAccessToken(jti=jti, expires_at=datetime.fromtimestamp(exp, UTC)))
-    except IntegrityError:
-        return
+    if not logout_rows.revoke_access_token(jti, datetime.fromtimestamp(exp, UTC)):
+        return  # already revoked (two revocations of one token at once both succeed)
     gid = claims.get("gid")
     audit.record("token.revoked", subject=claims.get("sub") if gid else None, client=client.client_id,
                  kind="access_token", gid=gid, jti=jti)

@@ -40,7 +40,7 @@ def revoke() -> Response:
     with transaction():
         try:
             client, token = _authenticate(oauth_request, revocation.AUTH_METHODS, "revocation")
-            revocation.revoke(client.row, token)
+            revocation.revoke(client.record, token)
         except OAuth2Error as error:
             return authorization.handle_error_response(oauth_request, error)
     # RFC 7009 §2.2: 200 whether or not the token was known; the body is ignored, so it is empty.
@@ -55,7 +55,7 @@ def introspect() -> Response:
     with transaction():
         try:
             client, token = _authenticate(oauth_request, introspection.AUTH_METHODS, "introspection")
-            body = introspection.introspect(client.row, token)
+            body = introspection.introspect(client.record, token)
         except OAuth2Error as error:
             return authorization.handle_error_response(oauth_request, error)
     return authorization.handle_response(200, body, default_json_headers)

@@ -17,7 +17,7 @@ from flask import current_app
 
 from idp.authn.levels import acr_for
 from idp.storage import grants
-from idp.storage.clients import Client
+from idp.storage.clients import ClientRecord
 from idp.storage.grants import Grant, RefreshToken
 from idp.storage.subjects import SubjectStatus
 
@@ -38,7 +38,7 @@ def _issuer() -> str:
     return current_app.config["IDP_ISSUER"]
 
 
-def access_token(client: Client, *, scope: str, now: datetime, grant: Grant | None = None) -> tuple[str, int]:
+def access_token(client: ClientRecord, *, scope: str, now: datetime, grant: Grant | None = None) -> tuple[str, int]:
     """An RFC 9068 access token; with a grant it speaks for the person, without for the client itself."""
     expires_in = _lifetime("IDP_ACCESS_TOKEN_LIFETIME_SECONDS")
     body: dict[str, Any] = {
@@ -85,7 +85,7 @@ def _half_hash(value: str, alg: str) -> str:
 @dataclass(frozen=True)
 class IdTokenInput:
     grant: Grant
-    client: Client
+    client: ClientRecord
     access_token: str
     now: datetime
     nonce: str | None = None

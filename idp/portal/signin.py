@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 from idp.authn import login
 from idp.oidc import flow, interactions
 from idp.oidc.authorization import AuthorizationRequest
-from idp.storage.clients import Client
+from idp.storage.clients import ClientRecord
 from idp.storage.interactions import Interaction
 from idp.web import client, sso_cookie
 
@@ -45,7 +45,7 @@ def _messages(result: login.Result) -> tuple[str, int]:
 _PARKED = "dangnhap.parked_interaction"
 
 
-def _parked() -> tuple[Interaction, AuthorizationRequest, Client] | None:
+def _parked() -> tuple[Interaction, AuthorizationRequest, ClientRecord] | None:
     """The authorization request this sign-in serves, if any (query on GET, hidden field on POST);
     looked up once per request."""
     if _PARKED not in request.environ:

@@ -12,8 +12,7 @@ from urllib.parse import urlencode, urlsplit
 from flask import make_response, redirect, render_template, request, session
 from werkzeug.wrappers import Response
 
-from idp.oidc import end_session
-from idp.storage import clients
+from idp.oidc import client_cache, end_session
 from idp.web import client, csrf, sso_cookie
 from idp.web.security_headers import CSP
 
@@ -49,7 +48,7 @@ def signed_out_page(done: end_session.SignedOut) -> Response:
 
 def _confirm(fields: dict[str, str]) -> str:
     client_id = fields.get("client_id")
-    app = clients.by_client_id(client_id) if client_id else None
+    app = client_cache.lookup(client_id)
     return render_template("portal/logout.html", fields=fields, app_name=app.client_name if app else None)
 
 

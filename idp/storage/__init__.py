@@ -27,6 +27,7 @@ from . import (
     officials,
     orgunits,
     sessions,
+    stamps,
     subjects,
     throttle,
 )
@@ -34,7 +35,7 @@ from .base import Base, db, utcnow
 
 __all__ = [
     "Base", "audit_events", "call_after_commit", "clients", "db", "grants", "init_app", "interactions", "keys",
-    "logout", "mfa", "officials", "orgunits", "ping", "rollback", "savepoint", "sessions", "subjects",
+    "logout", "mfa", "officials", "orgunits", "ping", "rollback", "savepoint", "sessions", "stamps", "subjects",
     "throttle", "transaction", "utcnow",
 ]
 

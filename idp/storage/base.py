@@ -10,9 +10,10 @@ import enum
 from datetime import UTC, datetime
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, Enum, MetaData, TypeDecorator
+from sqlalchemy import DateTime, Enum, MetaData, Table, TypeDecorator
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -57,4 +58,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-db = SQLAlchemy(model_class=Base)
+def dialect_insert(target: type[Base] | Table, session: Session | None = None) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT with ``on_conflict_do_nothing`` / ``on_conflict_do_update`` (both our databases have them):
+    one statement where a savepoint, an INSERT that may fail and a rollback to the savepoint were three.
+    Its ``rowcount`` says whether a row was inserted (SQLAlchemy keeps it for INSERTs only when asked)."""
+    bind = (session or db.session).get_bind()
+    insert = postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
+    return insert(target).execution_options(preserve_rowcount=True)
+
+
+# Objects stay loaded when a transaction commits. A request commits several small transactions (the
+# SSO session's activity, then an interaction, then a code); expiring on commit made each one reload
+# every row it had read (the session, the person, the client) with one SELECT each. Rollbacks still
+# expire, and nothing outlives its request: the session is removed when the app context ends.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})

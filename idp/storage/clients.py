@@ -2,17 +2,25 @@
 
 List-valued metadata are JSON arrays. The secret is stored only as its SHA-256 (hex): generated
 secrets carry 256 random bits, so a slow KDF adds nothing but latency on the token endpoint.
+
+Workers keep clients in memory as ``ClientRecord`` copies (``idp.oidc.client_cache``); every write to
+the table bumps the ``clients`` stamp in its transaction (``stamps.watch``), which tells them to reload.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, UtcDateTime, db, utcnow
+from . import stamps
+from .base import Base, UtcDateTime, db, dialect_insert, utcnow
+
+STAMP = "clients"
 
 
 class Client(Base):
@@ -46,6 +54,59 @@ class Client(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
 
+stamps.watch(Client, STAMP)
+
+
+@dataclass(frozen=True)
+class ClientRecord:
+    """A client as the protocol reads it: a copy of its row that any thread and request may share."""
+
+    client_id: str
+    client_name: str
+    client_secret_hash: str | None
+    redirect_uris: tuple[str, ...]
+    post_logout_redirect_uris: tuple[str, ...]
+    grant_types: tuple[str, ...]
+    response_types: tuple[str, ...]
+    scope: str
+    token_endpoint_auth_method: str
+    id_token_signed_response_alg: str
+    access_token_signed_response_alg: str
+    jwks_json: str | None  # the registered JWK set as text: a shared dict could be changed in place
+    jwks_uri: str | None
+    backchannel_logout_uri: str | None
+    backchannel_logout_session_required: bool
+    frontchannel_logout_uri: str | None
+    frontchannel_logout_session_required: bool
+    skip_consent: bool
+    require_mfa: bool
+    require_pkce: bool | None
+    enabled: bool
+
+    @property
+    def jwks(self) -> dict[str, Any] | None:
+        """The registered JWK set (a new copy at each call)."""
+        return json.loads(self.jwks_json) if self.jwks_json is not None else None
+
+    @classmethod
+    def of(cls, row: Client) -> ClientRecord:
+        return cls(
+            client_id=row.client_id, client_name=row.client_name, client_secret_hash=row.client_secret_hash,
+            redirect_uris=tuple(row.redirect_uris or ()),
+            post_logout_redirect_uris=tuple(row.post_logout_redirect_uris or ()),
+            grant_types=tuple(row.grant_types or ()), response_types=tuple(row.response_types or ()),
+            scope=row.scope, token_endpoint_auth_method=row.token_endpoint_auth_method,
+            id_token_signed_response_alg=row.id_token_signed_response_alg,
+            access_token_signed_response_alg=row.access_token_signed_response_alg,
+            jwks_json=json.dumps(row.jwks) if row.jwks is not None else None, jwks_uri=row.jwks_uri,
+            backchannel_logout_uri=row.backchannel_logout_uri,
+            backchannel_logout_session_required=row.backchannel_logout_session_required,
+            frontchannel_logout_uri=row.frontchannel_logout_uri,
+            frontchannel_logout_session_required=row.frontchannel_logout_session_required,
+            skip_consent=row.skip_consent, require_mfa=row.require_mfa, require_pkce=row.require_pkce,
+            enabled=row.enabled)
+
+
 class ClientAssertionJti(Base):
     """``jti`` values of private_key_jwt assertions seen, kept until the assertion expires (replay)."""
 
@@ -63,6 +124,11 @@ def by_client_id(client_id: str) -> Client | None:
     return db.session.execute(select(Client).where(Client.client_id == client_id)).scalar_one_or_none()
 
 
+def record_by_client_id(client_id: str) -> ClientRecord | None:
+    row = by_client_id(client_id)
+    return ClientRecord.of(row) if row is not None else None
+
+
 def all_clients() -> list[Client]:
     return list(db.session.execute(select(Client).order_by(Client.client_id)).scalars())
 
@@ -72,6 +138,7 @@ def add(row: Client) -> None:
     db.session.flush()
 
 
-def add_jti(row: ClientAssertionJti) -> None:
-    db.session.add(row)
-    db.session.flush()
+def add_jti(client_id: str, jti: str, expires_at: datetime) -> bool:
+    """Record a client assertion's jti; False when it was already recorded (a replay)."""
+    return db.session.execute(dialect_insert(ClientAssertionJti.__table__).values(  # type: ignore[arg-type]
+        client_id=client_id, jti=jti, expires_at=expires_at).on_conflict_do_nothing()).rowcount == 1

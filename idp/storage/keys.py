@@ -2,7 +2,9 @@
 
 Lifecycle: ``next`` (published in JWKS, not yet signing) → ``active`` (signs; one per algorithm) →
 ``retired`` (no longer signs, still published until ``publish_until`` so tokens it signed verify).
-Private parts are stored encrypted with IDP_DATA_KEY (see ``idp.crypto``).
+Private parts are stored encrypted with IDP_DATA_KEY (see ``idp.crypto``). Every write to the table
+bumps the ``signing_keys`` stamp in its transaction (``stamps.watch``): workers keep the parsed keys in
+memory and reload them when it moves.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from typing import Any
 from sqlalchemy import JSON, String, Text, or_, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from . import stamps
 from .base import Base, UtcDateTime, db, str_enum, utcnow
+
+STAMP = "signing_keys"
 
 
 class KeyStatus(enum.StrEnum):
@@ -39,6 +44,9 @@ class SigningKey(Base):
     retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # A retired key stays in JWKS until then: the longest lifetime of anything it signed.
     publish_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+stamps.watch(SigningKey, STAMP)
 
 
 def published(now: datetime) -> list[SigningKey]:

@@ -27,17 +27,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, UtcDateTime, db, str_enum
+from .base import Base, UtcDateTime, db, dialect_insert, str_enum
 
 
 class SessionParticipant(Base):
     """A client that received tokens within an SSO session (and the ``sid`` it was given)."""
 
     __tablename__ = "session_participant"
+    # Also the index of the lookups by sid (its first column): a second one on sid would only cost writes.
     __table_args__ = (UniqueConstraint("sid", "client_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    sid: Mapped[str] = mapped_column(String(64), index=True)
+    sid: Mapped[str] = mapped_column(String(64))
     client_id: Mapped[str] = mapped_column(String(128))
     subject_id: Mapped[int] = mapped_column(ForeignKey("subject.id", ondelete="CASCADE"), index=True)
     first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -85,6 +86,12 @@ def participants(sid: str) -> list[SessionParticipant]:
     return list(db.session.execute(select(SessionParticipant).where(SessionParticipant.sid == sid)).scalars())
 
 
+def add_participant(sid: str, client_id: str, subject_id: int, now: datetime) -> None:
+    """Record the participation unless it is already recorded (every code exchange in a session asks)."""
+    db.session.execute(dialect_insert(SessionParticipant.__table__).values(  # type: ignore[arg-type]
+        sid=sid, client_id=client_id, subject_id=subject_id, first_seen_at=now).on_conflict_do_nothing())
+
+
 def forget_participants(sid: str) -> None:
     db.session.execute(delete(SessionParticipant).where(SessionParticipant.sid == sid))
 
@@ -122,3 +129,10 @@ def delivery(row_id: int) -> LogoutDelivery:
 
 def is_revoked(jti: str) -> bool:
     return db.session.get(RevokedAccessToken, jti) is not None
+
+
+def revoke_access_token(jti: str, expires_at: datetime) -> bool:
+    """Remember ``jti`` as revoked until ``expires_at``; False when it already was (two revocations at
+    once both succeed, and only one is audited)."""
+    return db.session.execute(dialect_insert(RevokedAccessToken.__table__).values(  # type: ignore[arg-type]
+        jti=jti, expires_at=expires_at).on_conflict_do_nothing()).rowcount == 1

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint, delete, func, or_, select, update
+from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, UtcDateTime, db, utcnow
+from .subjects import Subject, SubjectRole
 
 
 class TotpCredential(Base):
@@ -56,6 +57,19 @@ def is_enrolled(subject_id: int) -> bool:
         select(TotpCredential.subject_id)
         .where(TotpCredential.subject_id == subject_id, TotpCredential.secret_encrypted.is_not(None))
     ).first() is not None
+
+
+def enrolment_and_roles(subject_id: int) -> tuple[bool, set[str]]:
+    """Whether the subject has a confirmed TOTP secret, and its roles: what the second-factor policy
+    reads at every sign-in and authorization, in one query (a row per role, or one without)."""
+    rows = db.session.execute(
+        select(TotpCredential.subject_id, SubjectRole.role).select_from(Subject)
+        .outerjoin(TotpCredential, and_(TotpCredential.subject_id == Subject.id,
+                                        TotpCredential.secret_encrypted.is_not(None)))
+        .outerjoin(SubjectRole, SubjectRole.subject_id == Subject.id)
+        .where(Subject.id == subject_id)
+    ).all()
+    return any(row[0] is not None for row in rows), {row[1] for row in rows if row[1] is not None}
 
 
 def set_pending(subject_id: int, secret_encrypted: str, now: datetime) -> None:

@@ -16,7 +16,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 from joserfc.jws import JWSRegistry
 
-from idp import audit, crypto
+from idp import audit, crypto, stamped_cache
 from idp.oidc import keys
 from idp.storage import audit_events, transaction, utcnow
 from idp.storage import keys as stored
@@ -175,21 +175,32 @@ def test_one_algorithm_can_rotate_alone(app: Flask) -> None:
         keys.rotate("HS256")
 
 
-def test_retired_key_leaves_jwks_after_publish_until(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_retired_key_leaves_jwks_after_publish_until(app: Flask) -> None:
     old_token = keys.sign(CLAIMS)
     keys.rotate("RS256")
     retired = _the("RS256", KeyStatus.RETIRED)
     assert retired.kid in _kids(keys.jwks())
-    monkeypatch.setitem(app.config, "IDP_KEY_CACHE_SECONDS", 0)  # see the change below at once
-    with transaction():
+    with transaction():  # the write bumps the keys' stamp: this process sees it at once
         retired.publish_until = utcnow() - timedelta(seconds=1)
     assert retired.kid not in _kids(keys.jwks())
     with pytest.raises(keys.InvalidSignature):
         keys.verify(old_token)
 
 
-def test_two_active_keys_sign_with_the_newest_and_both_retire(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(app.config, "IDP_KEY_CACHE_SECONDS", 0)
+def test_retired_key_leaves_jwks_when_its_time_is_up_without_any_write(app: Flask,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    old_token = keys.sign(CLAIMS)
+    keys.rotate("RS256")
+    retired = _the("RS256", KeyStatus.RETIRED)
+    assert retired.kid in _kids(keys.jwks())  # cached now, with the stamp unchanged from here on
+    later = retired.publish_until + timedelta(seconds=1)
+    monkeypatch.setattr(keys, "utcnow", lambda: later)
+    assert retired.kid not in _kids(keys.jwks())
+    with pytest.raises(keys.InvalidSignature):
+        keys.verify(old_token)
+
+
+def test_two_active_keys_sign_with_the_newest_and_both_retire(app: Flask) -> None:
     older_token = keys.sign(CLAIMS)
     with transaction():  # as if two workers had made their first keys at the same moment
         newer = keys._create("RS256", KeyStatus.ACTIVE, utcnow())
@@ -200,18 +211,23 @@ def test_two_active_keys_sign_with_the_newest_and_both_retire(app: Flask, monkey
     assert keys.verify(older_token) == CLAIMS
 
 
-def test_another_worker_sees_a_rotation_after_its_cache_time(app: Flask, app_config: dict[str, Any]) -> None:
+def test_another_worker_sees_a_rotation_at_its_next_stamp_check(app: Flask, app_config: dict[str, Any]) -> None:
     first_kid = _header(keys.sign(CLAIMS))["kid"]
-    watching = make_app({**app_config, "IDP_KEY_CACHE_SECONDS": 0})
-    caching = make_app({**app_config, "IDP_KEY_CACHE_SECONDS": 3600})
+    watching = make_app({**app_config, "IDP_CACHE_CHECK_SECONDS": 0})
+    caching = make_app({**app_config, "IDP_CACHE_CHECK_SECONDS": 3600})
     for worker in (watching, caching):
         with worker.app_context():
             assert _header(keys.sign(CLAIMS))["kid"] == first_kid
     keys.rotate()
+    new_kid = _the("RS256", KeyStatus.ACTIVE).kid
     with watching.app_context():
-        assert _header(keys.sign(CLAIMS))["kid"] == _the("RS256", KeyStatus.ACTIVE).kid != first_kid
-    with caching.app_context():  # read from memory until its cache time is up
+        assert _header(keys.sign(CLAIMS))["kid"] == new_kid != first_kid
+    with caching.app_context():  # read from memory until its next look at the stamps...
         assert _header(keys.sign(CLAIMS))["kid"] == first_kid
+        cache = stamped_cache.cache()
+        now = cache.clock()
+        cache.clock = lambda: now + 3600  # ...an hour later
+        assert _header(keys.sign(CLAIMS))["kid"] == new_kid
 
 
 def test_cli_rotate_and_list(runner) -> None:  # type: ignore[no-untyped-def]

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import update
 
+from idp.oidc import tokens
+from idp.storage import audit_events, db
+from idp.storage.grants import RefreshToken
 from tests.helpers.oidc import code_flow, decode, exchange, pkce, register_client, tokens_for
 
 
@@ -69,3 +74,23 @@ def test_public_client_refreshes_with_its_client_id(client: FlaskClient, citizen
     response = client.post("/token", data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"],
                                            "client_id": public.client_id})
     assert response.status_code == 200 and response.json["refresh_token"] != first["refresh_token"]
+
+
+def test_two_refreshes_with_one_token_at_once_are_reuse(client: FlaskClient, rp, citizen,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    first = tokens_for(client, rp, citizen)
+    usable = tokens.refresh_token_usable
+
+    def rotated_meanwhile(row, now):  # type: ignore[no-untyped-def]
+        # Another worker redeems the same token between this request's read and its rotation.
+        with db.engine.begin() as other_worker:
+            other_worker.execute(update(RefreshToken).where(RefreshToken.id == row.id).values(rotated_at=now))
+        return usable(row, now)
+
+    monkeypatch.setattr(tokens, "refresh_token_usable", rotated_meanwhile)
+    second = _refresh(client, rp, first["refresh_token"])
+    assert second.status_code == 400 and second.json["error"] == "invalid_grant"
+    assert audit_events.recent(event="refresh_token.reused")
+    monkeypatch.undo()
+    # The whole family is revoked, as for any reuse: the first token's access token is dead too.
+    assert client.get("/userinfo", headers={"Authorization": "Bearer " + first["access_token"]}).status_code == 401

@@ -1,0 +1,46 @@
+"""Counting the SQL statements a piece of work sends, as the database driver receives them.
+
+``before_cursor_execute`` on the engine sees every statement, savepoints included, whichever session
+or connection sends it. Tests compare short summaries ("SELECT oauth_grant", "INSERT audit_event") so
+a failure says which query appeared or went away, not only how many there are.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
+
+from idp.storage import db
+
+_TABLE = re.compile(r'^(?:SELECT\b.*?\bFROM|INSERT INTO|UPDATE|DELETE FROM)\s+"?(\w+)', re.IGNORECASE | re.DOTALL)
+_PARENTHESES = re.compile(r"\([^()]*\)")
+
+
+def summary(statement: str) -> str:
+    """``"SELECT subject"``, ``"INSERT audit_event"``, ``"SAVEPOINT"``: the verb and the statement's own
+    first table (the FROM of a subquery does not count)."""
+    text = statement.strip()
+    while _PARENTHESES.search(text):
+        text = _PARENTHESES.sub("", text)
+    match = _TABLE.match(text)
+    verb = text.split(None, 1)[0].upper()
+    return f"{verb} {match.group(1)}" if match else verb
+
+
+@contextmanager
+def statements() -> Iterator[list[str]]:
+    """Collect the summaries of the statements sent while the block runs."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(summary(statement))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
