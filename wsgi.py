@@ -1,4 +1,4 @@
-"""WSGI entry point: ``gunicorn wsgi:app`` or ``flask --app wsgi ...``."""
+"""WSGI entry point: ``python -m idp.serve`` (granian) serves it; ``flask --app wsgi ...`` for commands."""
 
 from idp import create_app
 

@@ -15,8 +15,12 @@ from flask import Flask
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Build one application. ``config`` overrides config.py and the IDP_* environment."""
+def create_app(config: Mapping[str, Any] | None = None, *, commands: bool = True) -> Flask:
+    """Build one application. ``config`` overrides config.py and the IDP_* environment.
+
+    ``commands=False`` leaves out the command line and the migrations (Flask-Migrate with Alembic):
+    a serving worker never runs them, and Alembic alone costs each worker ~10 MiB.
+    """
     from idp import branding, cli, i18n, oidc, portal, settings, stamped_cache, storage, web
 
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
@@ -29,5 +33,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     branding.init_app(app)
     oidc.init_app(app)
     portal.init_app(app)
-    cli.init_app(app)
+    if commands:
+        storage.init_migrations(app)
+        cli.init_app(app)
     return app

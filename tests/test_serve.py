@@ -1,0 +1,73 @@
+"""The production server (``python -m idp.serve``): it serves the app, logs without query strings, and
+stops on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.slapd import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+START_SECONDS = 60  # a generous bound for a loaded machine; the server usually answers within 2 s
+
+
+def _get(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
+        return response.status
+
+
+@pytest.fixture
+def served(tmp_path: Path):
+    port = free_port()
+    env = {**os.environ, "IDP_BIND": f"127.0.0.1:{port}", "IDP_WORKERS": "1", "IDP_THREADS": "2",
+           "IDP_ISSUER": f"http://127.0.0.1:{port}", "IDP_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+           "IDP_INSTANCE_PATH": str(tmp_path / "instance"), "IDP_SECRET_KEY": secrets.token_urlsafe(32),
+           "IDP_DATA_KEY": secrets.token_urlsafe(32)}
+    log = tmp_path / "server.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "idp.serve"], cwd=ROOT, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + START_SECONDS
+        while True:
+            assert process.poll() is None, log.read_text(errors="replace")
+            try:
+                _get(f"http://127.0.0.1:{port}/healthz")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the server did not answer"
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}", process, log
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_serves_the_app_and_logs_paths_without_query_strings(served) -> None:
+    url, process, log = served
+    assert _get(f"{url}/.well-known/openid-configuration?code=secret-code-value") == 200
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    text = log.read_text(errors="replace")
+    assert '"GET /.well-known/openid-configuration HTTP/1.1" 200' in text
+    assert "secret-code-value" not in text
+
+
+def test_a_serving_worker_loads_neither_alembic_nor_redis(tmp_path: Path) -> None:
+    """Each worker holds only what serving needs (memory per worker is a goal: bench/README.md)."""
+    code = ("import sys; from idp.serve import serving_app; serving_app(); "
+            "print(sorted({'alembic', 'flask_migrate', 'redis'} & set(sys.modules)))")
+    env = {**os.environ, "IDP_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}", "IDP_INSTANCE_PATH": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=60, check=True)
+    assert result.stdout.strip() == "[]"
