@@ -18,12 +18,14 @@ import math
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import redis
 from flask import current_app
 
 from idp.storage import throttle as rows
+
+if TYPE_CHECKING:
+    import redis
 
 ACCOUNT = "account"
 IP = "ip"
@@ -160,6 +162,9 @@ class RedisStore:
 
 @cache
 def _redis_store(url: str) -> RedisStore:
+    # Imported only where Redis is configured: the client library costs each worker ~5 MiB.
+    import redis
+
     return RedisStore(redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5))
 
 

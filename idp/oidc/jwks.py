@@ -6,7 +6,7 @@ retired key stays published as long as anything it signed lives.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response
 
 from . import keys
 
@@ -15,7 +15,7 @@ bp = Blueprint("jwks", __name__)
 
 @bp.get("/jwks")
 def jwks() -> Response:
-    response = jsonify(keys.jwks())
+    response = Response(keys.jwks_document(), mimetype="application/json")
     response.cache_control.public = True
     response.cache_control.max_age = 300
     # Public keys: browser-based relying parties on other origins may fetch them.

@@ -14,6 +14,7 @@ process, when its kid is first seen.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -82,6 +83,7 @@ class _Snapshot:
     signing: Mapping[str, Key]  # alg → the active key
     verifying: Mapping[str, Key]  # kid → every published key
     public: tuple[Mapping[str, Any], ...]  # the JWKS entries, in order
+    document: bytes  # the JWKS as served: relying parties fetch it often, it changes rarely
     # When the first retired key's publication ends: the set changes then without a write.
     until: datetime | None
 
@@ -132,6 +134,11 @@ def prepare() -> None:
 def jwks() -> dict[str, Any]:
     """The JSON Web Key Set: public parts of the next, active and still-published retired keys."""
     return {"keys": [dict(entry) for entry in _snapshot().public]}
+
+
+def jwks_document() -> bytes:
+    """``jwks()`` as the JSON the endpoint sends."""
+    return _snapshot().document
 
 
 def published() -> list[SigningKey]:
@@ -235,9 +242,10 @@ def _read() -> _Snapshot:
         if row.status is KeyStatus.ACTIVE and row.alg in current_app.config["IDP_SIGNING_ALGS"]:
             signing[row.alg] = parsed[row.kid]
     ends = [row.publish_until for row in rows if row.status is KeyStatus.RETIRED and row.publish_until]
+    public = [parsed[row.kid].as_dict(private=False) for row in rows]
     return _Snapshot(signing=MappingProxyType(signing), verifying=MappingProxyType(parsed),
-                     public=tuple(MappingProxyType(parsed[row.kid].as_dict(private=False)) for row in rows),
-                     until=min(ends, default=None))
+                     public=tuple(MappingProxyType(entry) for entry in public),
+                     document=json.dumps({"keys": public}).encode(), until=min(ends, default=None))
 
 
 def _parse(row: SigningKey) -> Key:

@@ -23,21 +23,32 @@ CSP = "; ".join([
 ])
 
 
-def _add_headers(response: Response) -> Response:
-    headers = response.headers
-    headers.setdefault("Content-Security-Policy", CSP)
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers["X-Content-Type-Options"] = "nosniff"
+# Sent on every response unless a view set its own value (a view may relax framing, say).
+_DEFAULTS = (
+    ("Content-Security-Policy", CSP),
+    ("X-Frame-Options", "DENY"),
     # Codes and interaction ids travel in URLs: never send them to another site. Same-origin
     # requests keep the Referer, which the CSRF check of https form posts requires.
-    headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
-    if current_app.config["IDP_COOKIE_SECURE"]:
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-    if request.endpoint != "static" and "Cache-Control" not in headers:
-        headers["Cache-Control"] = "no-store"
-        headers["Pragma"] = "no-cache"
+    ("Referrer-Policy", "same-origin"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"),
+)
+_HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+_NO_STORE = (("Cache-Control", "no-store"), ("Pragma", "no-cache"))
+
+
+def _add_headers(response: Response) -> Response:
+    headers = response.headers
+    # One pass over the headers already set, then appends: this runs on every response, and
+    # werkzeug's setdefault scans the whole list once per call.
+    present = {name.lower() for name, _ in headers.items()}
+    missing = [pair for pair in _DEFAULTS if pair[0].lower() not in present]
+    if current_app.config["IDP_COOKIE_SECURE"] and "strict-transport-security" not in present:
+        missing.append(_HSTS)
+    if request.endpoint != "static" and "cache-control" not in present:
+        missing.extend(_NO_STORE)
+    headers.extend(missing)
+    headers["X-Content-Type-Options"] = "nosniff"
     return response
 
 
