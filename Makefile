@@ -20,6 +20,8 @@ help:
 	@echo "make test   ruff, then pytest on SQLite and on PostgreSQL"
 	@echo "make translations        compile the message catalogue"
 	@echo "make extract-messages    update the catalogue from the code and templates"
+	@echo "make bench               protocol endpoints and sign-in flows under load, vs node-oidc-provider"
+	@echo "make bench-profile       profiles of the token endpoint and userinfo into bench/profiles/"
 	@echo "make bench-ldap          time the directory sync of 50,000 officials (bench/README.md)"
 
 # A virtual environment needs python3-venv on Debian/Ubuntu; install it when we can (as root).
@@ -72,13 +74,17 @@ lint: $(VENV)/.dev
 # The interop test runs openid-client (npm) against a live server. npm comes with Node.js; install
 # both when we can (as root on Debian/Ubuntu). openid-client 6 needs Node.js 20 or newer. npm ci
 # again only when the lockfile changes (npm ci writes node_modules/.package-lock.json).
-$(INTEROP)/node_modules/.package-lock.json: $(INTEROP)/package-lock.json
+.PHONY: node
+node:
 	@command -v npm >/dev/null || { \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm; \
 		else echo "install Node.js 20+ and npm (sudo apt-get install nodejs npm)" >&2; exit 1; fi; }
 	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 20 ? 1 : 0)' || \
-		{ echo "openid-client needs Node.js 20 or newer, not $$(node --version)" >&2; exit 1; }
+		{ echo "openid-client and oidc-provider need Node.js 20 or newer, not $$(node --version)" >&2; exit 1; }
+
+$(INTEROP)/node_modules/.package-lock.json: $(INTEROP)/package-lock.json
+	@$(MAKE) -s node
 	npm ci --prefix $(INTEROP) --no-audit --no-fund
 	@touch $@
 
@@ -126,6 +132,32 @@ chromium:
 .PHONY: bench-ldap
 bench-ldap: $(VENV)/.dev slapd
 	IDP_TEST_POSTGRES_URL='$(POSTGRES_URL)' $(BIN)/python -m bench.ldap_sync $(BENCH_ARGS)
+
+# The protocol benchmark (bench/protocol.py): dangnhap under granian (idp/serve.py) on SQLite and PostgreSQL, and
+# node-oidc-provider (bench/node, its lockfile pinned), each on one core, loaded by wrk and
+# bench/loader.py from the other. Needs Debian's wrk (installed when we can, as root), Node.js 20+,
+# slapd for the officials' flow. BENCH_ARGS passes options, e.g. BENCH_ARGS="--seconds 10".
+BENCH_NODE := bench/node
+.PHONY: bench wrk
+bench: $(VENV)/.dev translations slapd wrk $(BENCH_NODE)/node_modules/.package-lock.json
+	IDP_TEST_POSTGRES_URL='$(POSTGRES_URL)' $(BIN)/python -m bench.protocol $(BENCH_ARGS)
+
+wrk:
+	@command -v wrk >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			export DEBIAN_FRONTEND=noninteractive; \
+			apt-get install -y -q wrk || { apt-get update -q && apt-get install -y -q wrk; } || exit 1; \
+		else echo "make bench needs wrk (sudo apt-get install wrk)" >&2; exit 1; fi; }
+
+# Profiles of the token endpoint and userinfo (bench/profile.py) into bench/profiles/.
+.PHONY: bench-profile
+bench-profile: $(VENV)/.dev translations
+	$(BIN)/python -m bench.profile $(BENCH_ARGS)
+
+$(BENCH_NODE)/node_modules/.package-lock.json: $(BENCH_NODE)/package-lock.json
+	@$(MAKE) -s node
+	npm ci --prefix $(BENCH_NODE) --no-audit --no-fund
+	@touch $@
 
 # PostgreSQL: the server at $(POSTGRES_URL). Outside CI a missing server skips that half with a
 # loud message; under CI=true it fails the run.

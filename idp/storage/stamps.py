@@ -63,6 +63,8 @@ def bump(name: str, session: Session | None = None) -> None:
 def pending(name: str) -> bool:
     """Whether the current transaction changed the tables of ``name`` (bumped, or about to at its next
     flush) and has not committed yet: what it reads of them may still roll back."""
+    if not db.session.registry.has():
+        return False  # no session in this request yet (JWKS, client_credentials): nothing to roll back
     session = db.session()
     if name in session.info.get(_BUMPED, ()):
         return True

@@ -1,0 +1,195 @@
+"""Where the time of a hot request goes: pyinstrument profiles of the token endpoint and userinfo.
+
+    make bench-profile                  # or: .venv/bin/python -m bench.profile [--calls 2000]
+
+A SQLite database is seeded as for ``make bench`` (bench/seed.py) and tokens are obtained over HTTP
+from the production server (a real sign-in), which is then stopped. The app is then called in
+process, straight through its WSGI interface (no HTTP server, no test client in between), so the
+profile shows the app's own work; the server's share is in ``make bench``'s figures. Each profile
+is written as text to bench/profiles/<scenario>.txt, with the mean time per call, for the issue notes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import io
+import json
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from pyinstrument import Profiler
+from werkzeug.test import EnvironBuilder
+
+from idp import create_app
+from tests.helpers.slapd import free_port
+
+from . import flows, seed, servers
+from .keepalive import Connection, Response
+
+PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
+
+
+def _basic(client: flows.Client) -> str:
+    return "Basic " + base64.b64encode(f"{client.client_id}:{client.secret}".encode()).decode()
+
+
+class Caller:
+    """Calls the app's WSGI interface directly with a prepared request."""
+
+    def __init__(self, app: Flask, issuer: str) -> None:
+        self.app = app
+        self.issuer = issuer
+
+    def __call__(self, method: str, path: str, *, form: dict[str, str] | None = None,
+                 headers: dict[str, str] | None = None) -> tuple[str, bytes]:
+        status, _headers, body = self.full(method, path, form=form, headers=headers)
+        return status, body
+
+    def full(self, method: str, path: str, *, form: dict[str, str] | None = None,
+             headers: dict[str, str] | None = None) -> tuple[str, dict[str, str], bytes]:
+        """Status line, headers (lower-case names, repeated ones joined by newlines) and body."""
+        environ = EnvironBuilder(path=path, base_url=self.issuer, method=method, data=form,
+                                 headers=headers).get_environ()
+        started: list[tuple[str, list[tuple[str, str]]]] = []
+        body = self.app(environ, lambda s, h, exc=None: started.append((s, h)))
+        try:
+            content = b"".join(body)
+        finally:
+            getattr(body, "close", lambda: None)()
+        status, header_list = started[0]
+        joined: dict[str, str] = {}
+        for name, value in header_list:
+            key = name.lower()
+            joined[key] = f"{joined[key]}\n{value}" if key in joined else value
+        return status, joined, content
+
+
+class InProcessBrowser(Connection):
+    """A bench.keepalive connection whose requests go straight to the app's WSGI interface, so the
+    same flow driver (bench/flows.py) can be profiled in process."""
+
+    def __init__(self, caller: Caller) -> None:
+        super().__init__("127.0.0.1", 0)
+        self.caller = caller
+
+    async def request(self, method: str, target: str, *, form: dict[str, str] | None = None,
+                      headers: dict[str, str] | None = None) -> Response:
+        sent = dict(headers or {})
+        if self.cookies:
+            sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        status, response_headers, body = self.caller.full(method, target, form=form, headers=sent)
+        response = Response(int(status.split()[0]), response_headers, body)
+        self._keep_cookies(response_headers.get("set-cookie", ""))
+        return response
+
+
+async def _tokens(port: int, clients: seed.Clients, citizen: flows.User) -> dict[str, Any]:
+    browser, backend = Connection("127.0.0.1", port), Connection("127.0.0.1", port)
+    try:
+        discovery = json.loads((await backend.request("GET", "/.well-known/openid-configuration")).body)
+        provider = flows.Provider.from_discovery(discovery)
+        code, verifier = await flows.authorize(browser, provider, clients.portal, citizen)
+        return await flows.exchange(backend, provider, clients.portal, code, verifier)
+    finally:
+        browser.close()
+        backend.close()
+
+
+@contextlib.contextmanager
+def prepared(work: Path) -> Iterator[tuple[Flask, str, seed.Clients, dict[str, Any], flows.User]]:
+    clients = seed.Clients.generate()
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    config = {"IDP_DATABASE_URL": f"sqlite:///{work / 'profile.db'}", "IDP_INSTANCE_PATH": str(work / "instance"),
+              "IDP_SECRET_KEY": secrets.token_urlsafe(32), "IDP_DATA_KEY": secrets.token_urlsafe(32),
+              "IDP_ISSUER": issuer}
+    people = seed.seed(config, clients, totp_people=0, officials=0)
+    with open(work / "server.log", "wb") as log:
+        server = servers.start_dangnhap("dangnhap", port, config, workers=1, threads=1, log=log)
+        try:
+            tokens = asyncio.run(_tokens(port, clients, people.citizen))
+        finally:
+            server.stop()
+    yield create_app(config), issuer, clients, tokens, people.citizen
+
+
+def scenarios(call: Caller, clients: seed.Clients, tokens: dict[str, Any],
+              citizen: flows.User) -> dict[str, Callable[[], str]]:
+    refresh_token = tokens["refresh_token"]
+    provider = flows.Provider(f"{call.issuer}/authorize", f"{call.issuer}/token")
+
+    def client_credentials() -> str:
+        return call("POST", "/token", form={"grant_type": "client_credentials"},
+                    headers={"Authorization": _basic(clients.cc_rs256)})[0]
+
+    def refresh() -> str:
+        nonlocal refresh_token
+        status, body = call("POST", "/token", form={"grant_type": "refresh_token", "refresh_token": refresh_token},
+                            headers={"Authorization": _basic(clients.portal)})
+        refresh_token = json.loads(body).get("refresh_token", refresh_token)
+        return status
+
+    def userinfo() -> str:
+        return call("GET", "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})[0]
+
+    def sign_in() -> str:
+        """A citizen's complete flow, as bench/protocol.py runs it: a new browser, the code exchanged."""
+        async def flow() -> None:
+            browser = InProcessBrowser(call)
+            code, verifier = await flows.authorize(browser, provider, clients.portal, citizen)
+            await flows.exchange(InProcessBrowser(call), provider, clients.portal, code, verifier)
+
+        asyncio.run(flow())
+        return "200 OK"
+
+    return {"token-client_credentials": client_credentials, "token-refresh": refresh, "userinfo": userinfo,
+            "citizen-sign-in-flow": sign_in}
+
+
+def profile(name: str, request: Callable[[], str], calls: int) -> str:
+    for _ in range(min(20, calls)):  # warm caches, as a running worker has them
+        if not (status := request()).startswith("200"):
+            raise RuntimeError(f"{name}: {status}")
+    profiler = Profiler(interval=0.0005)
+    started = time.perf_counter()
+    with profiler:
+        for _ in range(calls):
+            request()
+    mean_us = (time.perf_counter() - started) / calls * 1e6
+    header = (f"# {name}: {calls} calls in process (WSGI, SQLite), mean {mean_us:.0f} µs per call under the "
+              f"profiler\n# {datetime.now().astimezone():%Y-%m-%d %H:%M %z}, python -m bench.profile\n\n")
+    return header + profiler.output_text(unicode=True, color=False, show_all=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=2000, help="calls per profile (default 2000)")
+    args = parser.parse_args(argv)
+    PROFILES_DIR.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="dangnhap-profile-") as tmp, \
+            contextlib.redirect_stderr(io.StringIO()) as quiet:
+        try:
+            with prepared(Path(tmp)) as (app, issuer, clients, tokens, citizen):
+                for name, request in scenarios(Caller(app, issuer), clients, tokens, citizen).items():
+                    calls = args.calls if name != "citizen-sign-in-flow" else max(1, args.calls // 20)
+                    text = profile(name, request, calls)
+                    (PROFILES_DIR / f"{name}.txt").write_text(text)
+                    print(text.splitlines()[0], file=sys.stdout)
+        except Exception:
+            sys.stderr.write(quiet.getvalue())
+            raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,513 @@
+"""Benchmark (not a test): dangnhap's protocol endpoints and sign-in flows under load, next to
+node-oidc-provider on the same scenarios, in one run.
+
+    make bench                           # or: .venv/bin/python -m bench.protocol [--seconds 5] [--targets ...]
+
+Each target (dangnhap on SQLite, dangnhap on PostgreSQL, node-oidc-provider) is started on core 0 and
+loaded from core 1, one scenario at a time, for a fixed time after a warm-up: wrk for fixed requests,
+bench/loader.py (a keep-alive asyncio client) for sequences (code exchange, refresh, sign-in flows).
+For each scenario: operations/s, p50/p99 latency, the server's CPU use and its largest process's RSS,
+and how much CPU other work on the machine took meanwhile (the machine is shared: a run where other
+work took more than a fifth of a core is marked busy). The table ends with dangnhap / node ratios;
+the same figures go to bench/results/protocol-<time>.json (git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import json
+import os
+import platform
+import resource
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from argon2 import PasswordHasher
+
+from tests.helpers import directory_data
+from tests.helpers.databases import POSTGRES_SERVER, postgres_available, throwaway_postgres
+from tests.helpers.directory_settings import directory_settings
+from tests.helpers.slapd import Slapd, free_port
+
+from . import flows, seed, servers
+from .keepalive import Connection
+from .servers import LOAD_CPU, SERVER_CPU, Server
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+WRK_SCRIPT = Path(__file__).resolve().parent / "wrk" / "request.lua"
+BUSY_CORES = 0.2  # other work above this share of a core during a measurement marks it busy
+NODE_RESOURCE = {"resource": "urn:dangnhap:bench:api"}  # bench/node/server.mjs's resource server
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    kind: str  # "fixed" (wrk) or a bench.loader mode
+    concurrency: int = 4
+    people: str = "citizen"  # citizen, citizens_with_totp, officials_with_totp
+    node: bool = True  # node-oidc-provider has an equivalent
+
+
+SCENARIOS = (
+    Scenario("discovery", "fixed"),
+    Scenario("jwks", "fixed"),
+    Scenario("client_credentials RS256", "fixed"),
+    Scenario("client_credentials ES256", "fixed"),
+    Scenario("userinfo", "fixed"),
+    Scenario("introspection", "fixed"),
+    Scenario("code exchange", "exchange"),
+    Scenario("refresh (confidential)", "refresh"),
+    Scenario("refresh (public)", "refresh"),
+    Scenario("citizen sign-in flow ×1", "flow", concurrency=1),
+    Scenario("citizen sign-in flow ×4", "flow"),
+    Scenario("citizen sign-in + TOTP ×4", "flow", people="citizens_with_totp", node=False),
+    Scenario("official (LDAP) + TOTP ×4", "flow", people="officials_with_totp", node=False),
+)
+
+
+@dataclass
+class Target:
+    """A started server with what the scenarios need to talk to it."""
+
+    name: str
+    server: Server
+    clients: seed.Clients
+    people: dict[str, list[flows.User]]
+    discovery: dict[str, Any] = field(default_factory=dict)
+    database_processes: Callable[[], list[int]] = list
+    access_token: str = ""
+
+    @property
+    def provider(self) -> flows.Provider:
+        return flows.Provider.from_discovery(self.discovery)
+
+
+# --- measuring -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    """CPU seconds at one instant: the server, its database server, everything."""
+
+    at: float
+    server: float
+    database: float
+    machine: float
+
+    @classmethod
+    def take(cls, target: Target) -> Sample:
+        return cls(time.perf_counter(), target.server.cpu_seconds(),
+                   sum(servers.cpu_seconds(pid) for pid in target.database_processes()),
+                   servers.machine_busy_seconds())
+
+
+def _row(scenario: Scenario, target: Target, before: Sample, after: Sample, load_cpu: float, *, ops: int,
+         seconds: float, p50_ms: float, p99_ms: float, errors: int, error_sample: str = "") -> dict[str, Any]:
+    wall = after.at - before.at or 1e-9
+    server = after.server - before.server
+    database = after.database - before.database
+    other = max(0.0, (after.machine - before.machine) - server - database - load_cpu)
+    return {"scenario": scenario.name, "target": target.name, "ops": ops, "seconds": round(seconds, 3),
+            "ops_per_second": round(ops / seconds, 1) if seconds else 0.0, "p50_ms": p50_ms, "p99_ms": p99_ms,
+            "server_cpu_percent": round(100 * server / wall, 1),
+            "database_cpu_percent": round(100 * database / wall, 1),
+            "load_cpu_percent": round(100 * load_cpu / wall, 1), "other_cpu_percent": round(100 * other / wall, 1),
+            "busy": other / wall > BUSY_CORES, "worker_rss_mib": round(target.server.worker_rss_mib(), 1),
+            "errors": errors, "error_sample": error_sample}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+# --- fixed requests with wrk -------------------------------------------------------------------------
+
+
+def _basic(client: flows.Client) -> str:
+    return "Authorization: Basic " + base64.b64encode(f"{client.client_id}:{client.secret}".encode()).decode()
+
+
+def _fixed_request(scenario: Scenario, target: Target) -> tuple[str, str, str, str]:
+    """(method, URL, form body, extra header lines) of a fixed-request scenario."""
+    d, clients = target.discovery, target.clients
+    bearer = f"Authorization: Bearer {target.access_token}"
+    return {
+        "discovery": ("GET", target.server.issuer + "/.well-known/openid-configuration", "", ""),
+        "jwks": ("GET", d["jwks_uri"], "", ""),
+        "client_credentials RS256": ("POST", d["token_endpoint"], "grant_type=client_credentials",
+                                     _basic(clients.cc_rs256)),
+        "client_credentials ES256": ("POST", d["token_endpoint"], "grant_type=client_credentials",
+                                     _basic(clients.cc_es256)),
+        "userinfo": ("GET", d["userinfo_endpoint"], "", bearer),
+        "introspection": ("POST", d.get("introspection_endpoint", ""), f"token={target.access_token}",
+                          _basic(clients.portal)),
+    }[scenario.name]
+
+
+def _check_once(method: str, url: str, body: str, headers: str) -> str:
+    """Why one request of the scenario fails (empty when it answers 200 with what it should)."""
+    request = urllib.request.Request(url, data=body.encode() if body else None, method=method,  # noqa: S310
+                                     headers=dict(line.split(": ", 1) for line in headers.splitlines() if line))
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+            answer = json.load(response)
+    except urllib.error.HTTPError as exc:
+        return f"{exc.code}: {exc.read()[:200]!r}"
+    except (OSError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if answer.get("active") is False:
+        return "introspection says the token is not active"
+    return ""
+
+
+def _wrk(url: str, method: str, body: str, headers: str, seconds: float, connections: int) -> dict[str, Any]:
+    env = {**os.environ, "BENCH_METHOD": method, "BENCH_BODY": body, "BENCH_HEADERS": headers}
+    command = servers.pinned(["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
+                              "-s", str(WRK_SCRIPT), url], LOAD_CPU)
+    output = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 60,
+                            check=False).stdout
+    line = next((line for line in output.splitlines() if line.startswith("BENCH ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no summary: {output[-300:]!r}")
+    return json.loads(line[len("BENCH "):])
+
+
+def run_fixed(scenario: Scenario, target: Target, args: argparse.Namespace) -> dict[str, Any]:
+    method, url, body, headers = _fixed_request(scenario, target)
+    if problem := _check_once(method, url, body, headers):
+        return {"scenario": scenario.name, "target": target.name, "errors": 1, "error_sample": problem}
+    _wrk(url, method, body, headers, args.warmup, args.connections)
+    before, children = Sample.take(target), _children_cpu()
+    summary = _wrk(url, method, body, headers, args.seconds, args.connections)
+    after = Sample.take(target)
+    errors = sum(summary["errors"].values())
+    return _row(scenario, target, before, after, _children_cpu() - children, ops=summary["requests"] - errors,
+                seconds=summary["duration_us"] / 1e6, p50_ms=summary["p50_us"] / 1000,
+                p99_ms=summary["p99_us"] / 1000, errors=errors,
+                error_sample="non-2xx answers or socket errors" if errors else "")
+
+
+# --- sequences with bench.loader -------------------------------------------------------------------------
+
+
+def _loader_client(scenario: Scenario, target: Target) -> flows.Client:
+    return target.clients.public if scenario.name == "refresh (public)" else target.clients.portal
+
+
+def run_sequence(scenario: Scenario, target: Target, args: argparse.Namespace) -> dict[str, Any]:
+    people = target.people.get(scenario.people, [])
+    if not people:
+        return {"scenario": scenario.name, "target": target.name, "errors": 1, "error_sample": "no such people"}
+    spec = {"mode": scenario.kind, "host": "127.0.0.1", "port": target.server.port,
+            "provider": asdict(target.provider), "client": asdict(_loader_client(scenario, target)),
+            "users": [asdict(u) for u in people], "concurrency": scenario.concurrency, "warmup": args.warmup,
+            "seconds": args.seconds, "mint_seconds": args.mint_seconds}
+    command = servers.pinned([sys.executable, "-m", "bench.loader"], LOAD_CPU)
+    process = subprocess.Popen(command, cwd=servers.ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               text=True)
+    assert process.stdin is not None and process.stdout is not None
+    deadline = _kill_after(process, 90 + args.mint_seconds + args.warmup + args.seconds)
+    try:
+        process.stdin.write(json.dumps(spec))
+        process.stdin.close()
+        before = after = None
+        load_before = 0.0
+        load_after = 0.0
+        for line in process.stdout:
+            if line.strip() == "measure":
+                before, load_before = Sample.take(target), servers.cpu_seconds(process.pid)
+            elif line.strip() == "done":
+                after, load_after = Sample.take(target), servers.cpu_seconds(process.pid)
+            elif line.startswith("{"):
+                result = json.loads(line)
+                break
+        else:
+            raise RuntimeError(f"the loader ended without a result (exit {process.wait()})")
+    finally:
+        deadline.cancel()
+        process.wait()
+    if before is None or after is None:
+        return {"scenario": scenario.name, "target": target.name, "errors": result["errors"],
+                "error_sample": result["error_sample"]}
+    row = _row(scenario, target, before, after, load_after - load_before, ops=result["ops"],
+               seconds=result["seconds"], p50_ms=result["latencies"]["p50_ms"],
+               p99_ms=result["latencies"]["p99_ms"], errors=result["errors"], error_sample=result["error_sample"])
+    row["codes_minted"] = result.get("codes_minted", 0)
+    row["waited_for_totp_seconds"] = result.get("waited_for_totp_seconds", 0.0)
+    return row
+
+
+def _kill_after(process: subprocess.Popen[str], seconds: float) -> threading.Timer:
+    """Kill ``process`` (by its pid) should it outlive ``seconds``: every load loop is bounded."""
+    timer = threading.Timer(seconds, lambda: process.poll() is None and process.kill())
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+# --- targets -------------------------------------------------------------------------------------------
+
+
+async def _first_access_token(target: Target) -> str:
+    """A citizen's access token from a complete code flow, for the userinfo and introspection scenarios.
+
+    Asked without a resource: node-oidc-provider's userinfo and introspection accept only its opaque
+    access tokens (bench/node/README.md); dangnhap's are JWTs either way.
+    """
+    browser, backend = Connection("127.0.0.1", target.server.port), Connection("127.0.0.1", target.server.port)
+    portal = dataclasses.replace(target.clients.portal, token_params={})
+    try:
+        code, verifier = await flows.authorize(browser, target.provider, portal, target.people["citizen"][0])
+        return (await flows.exchange(backend, target.provider, portal, code, verifier))["access_token"]
+    finally:
+        browser.close()
+        backend.close()
+
+
+def _prepared(target: Target) -> Target:
+    target.discovery = target.server.get_json("/.well-known/openid-configuration")
+    target.access_token = asyncio.run(_first_access_token(target))
+    return target
+
+
+@contextlib.contextmanager
+def _database(kind: str, work: Path) -> Iterator[tuple[str, Callable[[], list[int]]]]:
+    """A new database URL and how to find the processes serving it (none for SQLite)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{work / 'bench.db'}", list
+        return
+    with throwaway_postgres("dangnhap_bench") as url:
+        yield url, lambda: servers.processes_named("postgres")
+
+
+@contextlib.contextmanager
+def dangnhap(kind: str, work: Path, slapd: Slapd | None, args: argparse.Namespace,
+             log: IO[bytes]) -> Iterator[Target]:
+    clients = seed.Clients.generate()
+    config: dict[str, Any] = {"IDP_SECRET_KEY": secrets.token_urlsafe(32), "IDP_DATA_KEY": secrets.token_urlsafe(32),
+                              "IDP_INSTANCE_PATH": str(work / "instance")}
+    if slapd is not None:
+        config.update(directory_settings(slapd, tls="starttls", IDP_LDAP_TIMEOUT=5.0))
+    port = free_port()
+    config["IDP_ISSUER"] = f"http://127.0.0.1:{port}"
+    with _database(kind, work) as (url, database_processes):
+        config["IDP_DATABASE_URL"] = url
+        people = seed.seed(config, clients, totp_people=args.totp_people, officials=args.officials if slapd else 0)
+        server = servers.start_dangnhap(f"dangnhap ({kind})", port, config, workers=args.workers,
+                                        threads=args.threads, log=log)
+        try:
+            yield _prepared(Target(f"dangnhap-{kind}", server, clients,
+                                   {"citizen": [people.citizen], "citizens_with_totp": people.citizens_with_totp,
+                                    "officials_with_totp": people.officials_with_totp},
+                                   database_processes=database_processes))
+        finally:
+            server.stop()
+
+
+@contextlib.contextmanager
+def node(work: Path, log: IO[bytes]) -> Iterator[Target]:
+    clients = seed.Clients.generate()
+    clients = dataclasses.replace(clients, portal=dataclasses.replace(clients.portal, token_params=NODE_RESOURCE),
+                                  public=dataclasses.replace(clients.public, token_params=NODE_RESOURCE))
+    node_clients = []
+    for entry in clients.metadata():
+        entry = {**entry, "access_token_alg": entry.pop("access_token_signed_response_alg"),
+                 "id_token_signed_response_alg": "RS256"}
+        entry.pop("skip_consent", None)
+        entry.pop("client_name", None)
+        node_clients.append(entry)
+    user = flows.User("nguoi-dung-do-tai", seed.PASSWORD)
+    setup = work / "node-setup.json"
+    setup.write_text(json.dumps({"clients": node_clients,
+                                 "user": {"login": user.login, "password": user.password, "sub": "bench-user-1"}}))
+    server = servers.start_node(free_port(), setup, log=log)
+    try:
+        yield _prepared(Target("node-oidc-provider", server, clients, {"citizen": [user]}))
+    finally:
+        server.stop()
+
+
+# --- report --------------------------------------------------------------------------------------------
+
+
+def argon2_limit(args: argparse.Namespace) -> float:
+    """Password verifications per second on the server's core with the configured (OWASP) parameters:
+    the ceiling of sign-ins a core can serve."""
+    hasher = PasswordHasher(time_cost=args.argon2_time_cost, memory_cost=args.argon2_memory_kib, parallelism=1)
+    hashed = hasher.hash(seed.PASSWORD)
+    previous = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {SERVER_CPU} if (os.cpu_count() or 1) > SERVER_CPU else previous)
+    try:
+        rates = []
+        for _ in range(3):
+            count, started = 0, time.perf_counter()
+            while time.perf_counter() - started < 1.0:
+                hasher.verify(hashed, seed.PASSWORD)
+                count += 1
+            rates.append(count / (time.perf_counter() - started))
+    finally:
+        os.sched_setaffinity(0, previous)
+    return statistics.median(rates)
+
+
+def _cell(row: dict[str, Any] | None, key: str, fmt: str) -> str:
+    if row is None:
+        return "—"
+    if "ops_per_second" not in row:
+        return "error"
+    return format(row[key], fmt)
+
+
+def print_report(report: dict[str, Any]) -> None:
+    rows = report["results"]
+    by = {(r["target"], r["scenario"]): r for r in rows}
+    targets = list(dict.fromkeys(r["target"] for r in rows))
+    for target in targets:
+        print(f"\n{target}")
+        print(f"  {'scenario':<28} {'ops/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'srv CPU%':>8} {'db CPU%':>8} "
+              f"{'load CPU%':>9} {'RSS MiB':>8} {'errors':>6}  busy")
+        for scenario in SCENARIOS:
+            row = by.get((target, scenario.name))
+            if row is None:
+                continue
+            if "ops_per_second" not in row:
+                print(f"  {scenario.name:<28} error: {row['error_sample'][:80]}")
+                continue
+            print(f"  {scenario.name:<28} {row['ops_per_second']:>8.0f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} "
+                  f"{row['server_cpu_percent']:>8.0f} {row['database_cpu_percent']:>8.0f} "
+                  f"{row['load_cpu_percent']:>9.0f} {row['worker_rss_mib']:>8.0f} {row['errors']:>6}  "
+                  f"{'BUSY (other work ' + str(row['other_cpu_percent']) + '% of a core)' if row['busy'] else ''}")
+    dangnhaps = [t for t in targets if t.startswith("dangnhap")]
+    if "node-oidc-provider" in targets and dangnhaps:
+        print("\nratio dangnhap / node-oidc-provider (ops/s; ≥ 1.0 means dangnhap is ahead)")
+        print(f"  {'scenario':<28} {'node ops/s':>10} " + " ".join(f"{t:>22}" for t in dangnhaps))
+        for scenario in SCENARIOS:
+            ours = [by.get((t, scenario.name)) for t in dangnhaps]
+            theirs = by.get(("node-oidc-provider", scenario.name))
+            ratios = []
+            for row in ours:
+                if row and theirs and row.get("ops_per_second") and theirs.get("ops_per_second"):
+                    ratios.append(f"{row['ops_per_second'] / theirs['ops_per_second']:>22.2f}")
+                else:
+                    ratios.append(f"{'—':>22}")
+            print(f"  {scenario.name:<28} {_cell(theirs, 'ops_per_second', '>10.0f'):>10} " + " ".join(ratios))
+        print("  node-oidc-provider keeps everything in memory (its adapter persists nothing) and its sign-in "
+              "checks a fixed password without hashing; dangnhap commits every grant, token and session to its "
+              "database and verifies argon2id hashes (bench/node/README.md).")
+    limit = report["argon2_verifications_per_second"]
+    print(f"\nargon2id limit on one core: {limit:.0f} verifications/s "
+          f"({report['argon2']['memory_kib']} KiB, t={report['argon2']['time_cost']}, p=1)")
+    for target in dangnhaps:
+        row = by.get((target, "citizen sign-in flow ×4"))
+        if row and row.get("ops_per_second"):
+            print(f"  {target}: citizen sign-ins at {100 * row['ops_per_second'] / limit:.0f}% of that limit")
+    busy = [r for r in rows if r.get("busy")]
+    if busy:
+        print(f"\n{len(busy)} measurement(s) ran while other work used more than {BUSY_CORES:.0%} of a core: "
+              "their figures are low; run again when the machine is quiet.")
+
+
+def machine() -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "load_average": os.getloadavg(), "python": platform.python_version(),
+            "platform": platform.platform(), "taskset": servers.pinned(["x"], LOAD_CPU) != ["x"]}
+
+
+def _node_available() -> bool:
+    return (servers.NODE_SERVER.parent / "node_modules").is_dir()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per scenario (default 5)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per scenario (default 1)")
+    parser.add_argument("--mint-seconds", type=float, default=10.0,
+                        help="seconds spent minting codes before the code-exchange scenario (default 10)")
+    parser.add_argument("--targets", default="sqlite,postgresql,node",
+                        help="comma-separated: sqlite, postgresql, node (default: all three)")
+    parser.add_argument("--scenarios", default="", help="only scenarios whose name contains one of these (comma)")
+    parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes on the server core (default 1)")
+    parser.add_argument("--threads", type=int, default=4, help="WSGI threads per worker (default 4)")
+    parser.add_argument("--totp-people", type=int, default=600, help="citizens with TOTP (default 600)")
+    parser.add_argument("--officials", type=int, default=600, help="officials with TOTP in the slapd (default 600)")
+    parser.add_argument("--argon2-memory-kib", type=int, default=19456)
+    parser.add_argument("--argon2-time-cost", type=int, default=2)
+    parser.add_argument("--deadline", type=int, default=1800, help="give up after this many seconds")
+    args = parser.parse_args(argv)
+
+    wanted = [w.strip() for w in args.scenarios.split(",") if w.strip()]
+    scenarios = [s for s in SCENARIOS if not wanted or any(w in s.name for w in wanted)]
+    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    if "postgresql" in targets and not postgres_available():
+        print(f"PostgreSQL not reachable at {POSTGRES_SERVER}: skipped", file=sys.stderr)
+        targets.remove("postgresql")
+    if "node" in targets and not _node_available():
+        print("bench/node/node_modules is missing (make bench installs it): node-oidc-provider skipped",
+              file=sys.stderr)
+        targets.remove("node")
+
+    signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("--deadline reached")))
+    signal.alarm(args.deadline)
+    report: dict[str, Any] = {"benchmark": "protocol", "started_at": datetime.now().astimezone().isoformat(),
+                              "machine_before": machine(), "settings": vars(args), "results": [],
+                              "argon2": {"memory_kib": args.argon2_memory_kib, "time_cost": args.argon2_time_cost}}
+    report["argon2_verifications_per_second"] = argon2_limit(args)
+    needs_slapd = any(s.people == "officials_with_totp" for s in scenarios) and args.officials > 0
+    with tempfile.TemporaryDirectory(prefix="dangnhap-bench-") as tmp:
+        work = Path(tmp)
+        log_path = work / "servers.log"
+        with open(log_path, "wb") as log, contextlib.ExitStack() as stack:
+            slapd = None
+            if needs_slapd and any(t in ("sqlite", "postgresql") for t in targets):
+                slapd = stack.enter_context(Slapd(
+                    work / "slapd", seed=directory_data.seed_entries(
+                        directory_data.officials(args.officials, prefix=seed.OFFICIAL_PREFIX)),
+                    name="slapd-bench"))
+            for name in targets:
+                print(f"{name}: starting", flush=True)
+                manager = node(work, log) if name == "node" else dangnhap(name, work / name, slapd, args, log)
+                (work / name).mkdir(exist_ok=True)
+                try:
+                    with manager as target:
+                        for scenario in scenarios:
+                            if name == "node" and not scenario.node:
+                                continue
+                            run = run_fixed if scenario.kind == "fixed" else run_sequence
+                            row = run(scenario, target, args)
+                            report["results"].append(row)
+                            print(f"  {scenario.name:<28} {row.get('ops_per_second', 'error')}", flush=True)
+                except (RuntimeError, OSError, flows.FlowError) as exc:
+                    print(f"{name}: failed: {exc}", file=sys.stderr)
+                    report.setdefault("failures", {})[name] = str(exc)
+        if report.get("failures"):
+            print(log_path.read_text()[-3000:], file=sys.stderr)
+    report["machine_after"] = machine()
+    print_report(report)
+    RESULTS_DIR.mkdir(exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = RESULTS_DIR / f"protocol-{stamp}.json"
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    print(f"\nresults: {path.relative_to(servers.ROOT)}")
+    return 1 if report.get("failures") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
