@@ -12,8 +12,11 @@ config.py):
 - ``IDP_WORKERS``   processes (default: one per core this process may run on — ``taskset`` counts);
 - ``IDP_THREADS``   WSGI threads per process (default 4): they overlap database and LDAP waits,
   while argon2id (which releases the GIL) keeps the core busy;
-- ``IDP_ACCESS_LOG`` ``true``/``false`` (default true): method, path without the query string
-  (codes and hints travel there), status and duration, to standard output.
+- ``IDP_ACCESS_LOG`` ``true``/``false`` (default false): method, path without the query string
+  (codes and hints travel there), status and duration, to standard output. Off by default because
+  the reverse proxy already logs every request (with the client's real address) and the audit log
+  records what matters for security, while granian formats each line in Python: about a tenth of
+  the CPU of a token or userinfo request (bench/README.md).
 
 Workers are independent (the app is stateless per process) and are replaced if they die or grow
 past ``IDP_WORKER_MAX_RSS_MIB`` (default 256): a slow leak in a library cannot grow without bound.
@@ -63,7 +66,7 @@ def server() -> Granian:
         # Keep-alive connections from the proxy; a client that sends no headers within 10 s is dropped.
         http1_settings=HTTP1Settings(keep_alive=True, header_read_timeout=10_000),
         backlog=2048,
-        log_access=_flag("IDP_ACCESS_LOG", True),
+        log_access=_flag("IDP_ACCESS_LOG", False),
         log_access_format=ACCESS_LOG_FORMAT,
         respawn_failed_workers=True,
         workers_max_rss=int(os.environ.get("IDP_WORKER_MAX_RSS_MIB", "256")),

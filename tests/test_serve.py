@@ -29,9 +29,9 @@ def _get(url: str) -> int:
 def served(tmp_path: Path):
     port = free_port()
     env = {**os.environ, "IDP_BIND": f"127.0.0.1:{port}", "IDP_WORKERS": "1", "IDP_THREADS": "2",
-           "IDP_ISSUER": f"http://127.0.0.1:{port}", "IDP_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
-           "IDP_INSTANCE_PATH": str(tmp_path / "instance"), "IDP_SECRET_KEY": secrets.token_urlsafe(32),
-           "IDP_DATA_KEY": secrets.token_urlsafe(32)}
+           "IDP_ACCESS_LOG": "true", "IDP_ISSUER": f"http://127.0.0.1:{port}",
+           "IDP_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}", "IDP_INSTANCE_PATH": str(tmp_path / "instance"),
+           "IDP_SECRET_KEY": secrets.token_urlsafe(32), "IDP_DATA_KEY": secrets.token_urlsafe(32)}
     log = tmp_path / "server.log"
     with open(log, "wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "idp.serve"], cwd=ROOT, env=env, stdout=out,

@@ -125,12 +125,24 @@ def refresh_by_hash(token_hash: str) -> RefreshToken | None:
     return db.session.execute(_REFRESH_BY_HASH, {"token_hash": token_hash}).scalar_one_or_none()
 
 
+# Single-use markers, one conditional UPDATE each. Built once, and without the ORM's synchronisation
+# of loaded objects (it searched the session for rows to update in memory): the caller acts on the
+# row count alone, and its request's session ends soon after.
+_CLAIM_CODE = (
+    update(AuthorizationCode)
+    .where(AuthorizationCode.id == bindparam("row_id"), AuthorizationCode.used_at.is_(None))
+    .values(used_at=bindparam("now", type_=UtcDateTime)).execution_options(synchronize_session=False)
+)
+_ROTATE_REFRESH = (
+    update(RefreshToken)
+    .where(RefreshToken.id == bindparam("row_id"), RefreshToken.rotated_at.is_(None))
+    .values(rotated_at=bindparam("now", type_=UtcDateTime)).execution_options(synchronize_session=False)
+)
+
+
 def claim_code(code_id: int, now: datetime) -> bool:
     """Mark the code used unless it already is (one atomic UPDATE); True when this call did."""
-    return db.session.execute(
-        update(AuthorizationCode).where(AuthorizationCode.id == code_id, AuthorizationCode.used_at.is_(None))
-        .values(used_at=now)
-    ).rowcount == 1
+    return db.session.execute(_CLAIM_CODE, {"row_id": code_id, "now": now}).rowcount == 1
 
 
 def rotate_refresh(token_id: int, now: datetime) -> bool:
@@ -138,10 +150,7 @@ def rotate_refresh(token_id: int, now: datetime) -> bool:
 
     Two requests presenting the same token at once cannot both rotate it: the second sees reuse.
     """
-    return db.session.execute(
-        update(RefreshToken).where(RefreshToken.id == token_id, RefreshToken.rotated_at.is_(None))
-        .values(rotated_at=now)
-    ).rowcount == 1
+    return db.session.execute(_ROTATE_REFRESH, {"row_id": token_id, "now": now}).rowcount == 1
 
 
 def consent_for(subject_id: int, client_id: str) -> Consent | None:
