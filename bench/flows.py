@@ -142,6 +142,18 @@ async def authorize(browser: Connection, provider: Provider, client: Client, use
     raise FlowError("the flow did not reach the client")
 
 
+async def sign_in(browser: Connection, login_url: str, user: User, *, totp_step: int = 0) -> None:
+    """Sign in on the provider's own sign-in page (no application involved): the page, then the form."""
+    page = await browser.request("GET", target_of(login_url))
+    filled = _answer(page, user, totp_step) if page.status == 200 else None
+    if filled is None:
+        raise FlowError(f"{page.status} at {target_of(login_url)}: no sign-in form")
+    action, fields = filled
+    response = await browser.request("POST", target_of(urljoin(login_url, action)), form=fields)
+    if response.status not in (302, 303):
+        raise FlowError(f"sign-in refused: {response.status}")
+
+
 async def token(backend: Connection, provider: Provider, client: Client, form: dict[str, str]) -> dict[str, Any]:
     """A token request by the client's back end; the token response, or FlowError."""
     response = await backend.request("POST", target_of(provider.token_endpoint),

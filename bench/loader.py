@@ -123,6 +123,19 @@ async def _flow_worker(spec: Spec) -> Step:
     return step
 
 
+async def _sign_in_worker(spec: Spec) -> Step:
+    """A sign-in on the provider's own page, in a new browser session each time: what argon2 limits."""
+    browser = spec.connection()
+    login_url = spec.provider.authorization_endpoint.rsplit("/", 1)[0] + "/login"
+
+    async def step() -> None:
+        browser.cookies.clear()
+        user, totp_step = await spec.pool.take()
+        await flows.sign_in(browser, login_url, user, totp_step=totp_step)
+
+    return step
+
+
 async def _refresh_worker(spec: Spec) -> Step:
     """One grant per virtual user, its refresh token rotated on every call."""
     browser, backend = await _signed_in_browser(spec), spec.connection()
@@ -170,7 +183,7 @@ async def _run(spec: Spec) -> dict[str, Any]:
         steps = [await make(i) for i in range(spec.concurrency)]
     else:
         minted = 0
-        factory = {"flow": _flow_worker, "refresh": _refresh_worker}[spec.mode]
+        factory = {"flow": _flow_worker, "refresh": _refresh_worker, "sign-in": _sign_in_worker}[spec.mode]
         steps = await asyncio.wait_for(
             asyncio.gather(*(factory(spec) for _ in range(spec.concurrency))), _SETUP_SECONDS)
 

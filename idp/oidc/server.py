@@ -7,17 +7,29 @@ from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from flask import Flask, current_app
+from flask import request as http_request
 
 from . import client_cache, grants
 from .client_auth import OAuthClient, PrivateKeyJwt
 
 EXTENSION = "dangnhap.oidc_server"
+_OAUTH_REQUEST = "dangnhap.oauth2_request"
 
 
 class Server(AuthorizationServer):
     def query_client(self, client_id: str) -> OAuthClient | None:
         record = client_cache.enabled(client_id)
         return OAuthClient(record) if record is not None else None
+
+    def create_oauth2_request(self, request: object):  # type: ignore[no-untyped-def]
+        """Authlib's view of the HTTP request, built once per request: it is asked for more than once
+        per token request (here, and by Authlib itself), and each build parses the form anew."""
+        if request is not None:
+            return super().create_oauth2_request(request)
+        built = http_request.environ.get(_OAUTH_REQUEST)
+        if built is None:
+            built = http_request.environ[_OAUTH_REQUEST] = super().create_oauth2_request(None)
+        return built
 
     def save_token(self, token: dict, request: object) -> None:  # type: ignore[type-arg]
         """Unused: our grants store what they issue themselves."""

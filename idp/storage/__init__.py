@@ -75,12 +75,18 @@ def init_migrations(app: Flask) -> None:
 
 @contextmanager
 def transaction() -> Iterator[None]:
-    """Commit what the block did, or roll all of it back if it raised."""
+    """Commit what the block did, or roll all of it back if it raised.
+
+    A block that never touched the database (a client_credentials token: client and key come from
+    the caches) has no session to commit; making one just to commit nothing cost ~0.1 ms a request.
+    """
     try:
         yield
-        db.session.commit()
+        if db.session.registry.has():
+            db.session.commit()
     except BaseException:
-        db.session.rollback()
+        if db.session.registry.has():
+            db.session.rollback()
         raise
 
 
