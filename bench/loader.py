@@ -39,10 +39,11 @@ class Pool:
     position: int = 0
     waited: float = 0.0
     until: float = float("inf")  # time.monotonic() after which nobody is handed out
+    clock: Callable[[], float] = time.time  # for the TOTP step (tests fix it)
 
     async def take(self) -> tuple[flows.User, int]:
         while time.monotonic() < self.until:
-            step = int(time.time() // 30)
+            step = int(self.clock() // 30)
             for _ in range(len(self.users)):
                 user = self.users[self.position]
                 self.position = (self.position + 1) % len(self.users)
