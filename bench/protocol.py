@@ -15,15 +15,11 @@ the same figures go to bench/results/protocol-<time>.json (git-ignored).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import contextlib
-import dataclasses
 import json
 import os
-import platform
 import resource
-import secrets
 import signal
 import statistics
 import subprocess
@@ -33,73 +29,25 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from argon2 import PasswordHasher
 
 from tests.helpers import directory_data
-from tests.helpers.databases import POSTGRES_SERVER, postgres_available, throwaway_postgres
-from tests.helpers.directory_settings import directory_settings
-from tests.helpers.slapd import Slapd, free_port
+from tests.helpers.databases import POSTGRES_SERVER, postgres_available
+from tests.helpers.slapd import Slapd
 
 from . import flows, seed, servers
-from .keepalive import Connection
-from .servers import LOAD_CPU, SERVER_CPU, Server
+from .report import BUSY_CORES, machine, print_report
+from .scenarios import SCENARIOS, Scenario
+from .servers import LOAD_CPU, SERVER_CPU
+from .targets import Target, dangnhap, node
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 WRK_SCRIPT = Path(__file__).resolve().parent / "wrk" / "request.lua"
-BUSY_CORES = 0.2  # other work above this share of a core during a measurement marks it busy
-NODE_RESOURCE = {"resource": "urn:dangnhap:bench:api"}  # bench/node/server.mjs's resource server
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    kind: str  # "fixed" (wrk) or a bench.loader mode
-    concurrency: int = 4
-    people: str = "citizen"  # citizen, citizens_with_totp, officials_with_totp
-    node: bool = True  # node-oidc-provider has an equivalent
-
-
-SCENARIOS = (
-    Scenario("discovery", "fixed"),
-    Scenario("jwks", "fixed"),
-    Scenario("client_credentials RS256", "fixed"),
-    Scenario("client_credentials ES256", "fixed"),
-    Scenario("userinfo", "fixed"),
-    Scenario("introspection", "fixed"),
-    Scenario("code exchange", "exchange"),
-    Scenario("refresh (confidential)", "refresh"),
-    Scenario("refresh (public)", "refresh"),
-    # The sign-in page alone (no application): what the argon2id limit is about. node-oidc-provider
-    # has no sign-in outside an authorization request.
-    Scenario("citizen sign-in page ×4", "sign-in", node=False),
-    Scenario("citizen sign-in flow ×1", "flow", concurrency=1),
-    Scenario("citizen sign-in flow ×4", "flow"),
-    Scenario("citizen sign-in + TOTP ×4", "flow", people="citizens_with_totp", node=False),
-    Scenario("official (LDAP) + TOTP ×4", "flow", people="officials_with_totp", node=False),
-)
-
-
-@dataclass
-class Target:
-    """A started server with what the scenarios need to talk to it."""
-
-    name: str
-    server: Server
-    clients: seed.Clients
-    people: dict[str, list[flows.User]]
-    discovery: dict[str, Any] = field(default_factory=dict)
-    database_processes: Callable[[], list[int]] = list
-    access_token: str = ""
-
-    @property
-    def provider(self) -> flows.Provider:
-        return flows.Provider.from_discovery(self.discovery)
 
 
 # --- measuring -------------------------------------------------------------------------------------
@@ -266,89 +214,7 @@ def _kill_after(process: subprocess.Popen[str], seconds: float) -> threading.Tim
     return timer
 
 
-# --- targets -------------------------------------------------------------------------------------------
-
-
-async def _first_access_token(target: Target) -> str:
-    """A citizen's access token from a complete code flow, for the userinfo and introspection scenarios.
-
-    Asked without a resource: node-oidc-provider's userinfo and introspection accept only its opaque
-    access tokens (bench/node/README.md); dangnhap's are JWTs either way.
-    """
-    browser, backend = Connection("127.0.0.1", target.server.port), Connection("127.0.0.1", target.server.port)
-    portal = dataclasses.replace(target.clients.portal, token_params={})
-    try:
-        code, verifier = await flows.authorize(browser, target.provider, portal, target.people["citizen"][0])
-        return (await flows.exchange(backend, target.provider, portal, code, verifier))["access_token"]
-    finally:
-        browser.close()
-        backend.close()
-
-
-def _prepared(target: Target) -> Target:
-    target.discovery = target.server.get_json("/.well-known/openid-configuration")
-    target.access_token = asyncio.run(_first_access_token(target))
-    return target
-
-
-@contextlib.contextmanager
-def _database(kind: str, work: Path) -> Iterator[tuple[str, Callable[[], list[int]]]]:
-    """A new database URL and how to find the processes serving it (none for SQLite)."""
-    if kind == "sqlite":
-        yield f"sqlite:///{work / 'bench.db'}", list
-        return
-    with throwaway_postgres("dangnhap_bench") as url:
-        yield url, lambda: servers.processes_named("postgres")
-
-
-@contextlib.contextmanager
-def dangnhap(kind: str, work: Path, slapd: Slapd | None, args: argparse.Namespace,
-             log: IO[bytes]) -> Iterator[Target]:
-    clients = seed.Clients.generate()
-    config: dict[str, Any] = {"IDP_SECRET_KEY": secrets.token_urlsafe(32), "IDP_DATA_KEY": secrets.token_urlsafe(32),
-                              "IDP_INSTANCE_PATH": str(work / "instance")}
-    if slapd is not None:
-        config.update(directory_settings(slapd, tls="starttls", IDP_LDAP_TIMEOUT=5.0))
-    port = free_port()
-    config["IDP_ISSUER"] = f"http://127.0.0.1:{port}"
-    with _database(kind, work) as (url, database_processes):
-        config["IDP_DATABASE_URL"] = url
-        people = seed.seed(config, clients, totp_people=args.totp_people, officials=args.officials if slapd else 0)
-        server = servers.start_dangnhap(f"dangnhap ({kind})", port, config, workers=args.workers,
-                                        threads=args.threads, log=log)
-        try:
-            yield _prepared(Target(f"dangnhap-{kind}", server, clients,
-                                   {"citizen": [people.citizen], "citizens_with_totp": people.citizens_with_totp,
-                                    "officials_with_totp": people.officials_with_totp},
-                                   database_processes=database_processes))
-        finally:
-            server.stop()
-
-
-@contextlib.contextmanager
-def node(work: Path, log: IO[bytes]) -> Iterator[Target]:
-    clients = seed.Clients.generate()
-    clients = dataclasses.replace(clients, portal=dataclasses.replace(clients.portal, token_params=NODE_RESOURCE),
-                                  public=dataclasses.replace(clients.public, token_params=NODE_RESOURCE))
-    node_clients = []
-    for entry in clients.metadata():
-        entry = {**entry, "access_token_alg": entry.pop("access_token_signed_response_alg"),
-                 "id_token_signed_response_alg": "RS256"}
-        entry.pop("skip_consent", None)
-        entry.pop("client_name", None)
-        node_clients.append(entry)
-    user = flows.User("nguoi-dung-do-tai", seed.PASSWORD)
-    setup = work / "node-setup.json"
-    setup.write_text(json.dumps({"clients": node_clients,
-                                 "user": {"login": user.login, "password": user.password, "sub": "bench-user-1"}}))
-    server = servers.start_node(free_port(), setup, log=log)
-    try:
-        yield _prepared(Target("node-oidc-provider", server, clients, {"citizen": [user]}))
-    finally:
-        server.stop()
-
-
-# --- report --------------------------------------------------------------------------------------------
+# --- argon2 limit -----------------------------------------------------------------------------------
 
 
 def argon2_limit(args: argparse.Namespace) -> float:
@@ -369,69 +235,6 @@ def argon2_limit(args: argparse.Namespace) -> float:
     finally:
         os.sched_setaffinity(0, previous)
     return statistics.median(rates)
-
-
-def _cell(row: dict[str, Any] | None, key: str, fmt: str) -> str:
-    if row is None:
-        return "—"
-    if "ops_per_second" not in row:
-        return "error"
-    return format(row[key], fmt)
-
-
-def print_report(report: dict[str, Any]) -> None:
-    rows = report["results"]
-    by = {(r["target"], r["scenario"]): r for r in rows}
-    targets = list(dict.fromkeys(r["target"] for r in rows))
-    for target in targets:
-        print(f"\n{target}")
-        print(f"  {'scenario':<28} {'ops/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'srv CPU%':>8} {'db CPU%':>8} "
-              f"{'load CPU%':>9} {'RSS MiB':>8} {'errors':>6}  busy")
-        for scenario in SCENARIOS:
-            row = by.get((target, scenario.name))
-            if row is None:
-                continue
-            if "ops_per_second" not in row:
-                print(f"  {scenario.name:<28} error: {row['error_sample'][:80]}")
-                continue
-            print(f"  {scenario.name:<28} {row['ops_per_second']:>8.0f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} "
-                  f"{row['server_cpu_percent']:>8.0f} {row['database_cpu_percent']:>8.0f} "
-                  f"{row['load_cpu_percent']:>9.0f} {row['worker_rss_mib']:>8.0f} {row['errors']:>6}  "
-                  f"{'BUSY (other work ' + str(row['other_cpu_percent']) + '% of a core)' if row['busy'] else ''}")
-    dangnhaps = [t for t in targets if t.startswith("dangnhap")]
-    if "node-oidc-provider" in targets and dangnhaps:
-        print("\nratio dangnhap / node-oidc-provider (ops/s; ≥ 1.0 means dangnhap is ahead)")
-        print(f"  {'scenario':<28} {'node ops/s':>10} " + " ".join(f"{t:>22}" for t in dangnhaps))
-        for scenario in SCENARIOS:
-            ours = [by.get((t, scenario.name)) for t in dangnhaps]
-            theirs = by.get(("node-oidc-provider", scenario.name))
-            ratios = []
-            for row in ours:
-                if row and theirs and row.get("ops_per_second") and theirs.get("ops_per_second"):
-                    ratios.append(f"{row['ops_per_second'] / theirs['ops_per_second']:>22.2f}")
-                else:
-                    ratios.append(f"{'—':>22}")
-            print(f"  {scenario.name:<28} {_cell(theirs, 'ops_per_second', '>10.0f'):>10} " + " ".join(ratios))
-        print("  node-oidc-provider keeps everything in memory (its adapter persists nothing) and its sign-in "
-              "checks a fixed password without hashing; dangnhap commits every grant, token and session to its "
-              "database and verifies argon2id hashes (bench/node/README.md).")
-    limit = report["argon2_verifications_per_second"]
-    print(f"\nargon2id limit on one core: {limit:.0f} verifications/s "
-          f"({report['argon2']['memory_kib']} KiB, t={report['argon2']['time_cost']}, p=1)")
-    for target in dangnhaps:
-        for scenario in ("citizen sign-in page ×4", "citizen sign-in flow ×4"):
-            row = by.get((target, scenario))
-            if row and row.get("ops_per_second"):
-                print(f"  {target}: {scenario} at {100 * row['ops_per_second'] / limit:.0f}% of that limit")
-    busy = [r for r in rows if r.get("busy")]
-    if busy:
-        print(f"\n{len(busy)} measurement(s) ran while other work used more than {BUSY_CORES:.0%} of a core: "
-              "their figures are low; run again when the machine is quiet.")
-
-
-def machine() -> dict[str, Any]:
-    return {"cpus": os.cpu_count(), "load_average": os.getloadavg(), "python": platform.python_version(),
-            "platform": platform.platform(), "taskset": servers.pinned(["x"], LOAD_CPU) != ["x"]}
 
 
 def _node_available() -> bool:

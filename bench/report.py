@@ -1,0 +1,78 @@
+"""The protocol benchmark's report: a table per target, the ratios to node-oidc-provider, the sign-in
+share of the argon2id limit, and the machine it ran on."""
+
+from __future__ import annotations
+
+import os
+import platform
+from typing import Any
+
+from .scenarios import SCENARIOS
+from .servers import LOAD_CPU, pinned
+
+BUSY_CORES = 0.2  # other work above this share of a core during a measurement marks it busy
+
+
+def _cell(row: dict[str, Any] | None, key: str, fmt: str) -> str:
+    if row is None:
+        return "—"
+    if "ops_per_second" not in row:
+        return "error"
+    return format(row[key], fmt)
+
+
+def print_report(report: dict[str, Any]) -> None:
+    rows = report["results"]
+    by = {(r["target"], r["scenario"]): r for r in rows}
+    targets = list(dict.fromkeys(r["target"] for r in rows))
+    for target in targets:
+        print(f"\n{target}")
+        print(f"  {'scenario':<28} {'ops/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'srv CPU%':>8} {'db CPU%':>8} "
+              f"{'load CPU%':>9} {'RSS MiB':>8} {'errors':>6}  busy")
+        for scenario in SCENARIOS:
+            row = by.get((target, scenario.name))
+            if row is None:
+                continue
+            if "ops_per_second" not in row:
+                print(f"  {scenario.name:<28} error: {row['error_sample'][:80]}")
+                continue
+            print(f"  {scenario.name:<28} {row['ops_per_second']:>8.0f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} "
+                  f"{row['server_cpu_percent']:>8.0f} {row['database_cpu_percent']:>8.0f} "
+                  f"{row['load_cpu_percent']:>9.0f} {row['worker_rss_mib']:>8.0f} {row['errors']:>6}  "
+                  f"{'BUSY (other work ' + str(row['other_cpu_percent']) + '% of a core)' if row['busy'] else ''}")
+    dangnhaps = [t for t in targets if t.startswith("dangnhap")]
+    if "node-oidc-provider" in targets and dangnhaps:
+        print("\nratio dangnhap / node-oidc-provider (ops/s; ≥ 1.0 means dangnhap is ahead)")
+        print(f"  {'scenario':<28} {'node ops/s':>10} " + " ".join(f"{t:>22}" for t in dangnhaps))
+        for scenario in SCENARIOS:
+            ours = [by.get((t, scenario.name)) for t in dangnhaps]
+            theirs = by.get(("node-oidc-provider", scenario.name))
+            if theirs is None and not any(ours):
+                continue  # not run this time (--scenarios)
+            ratios = []
+            for row in ours:
+                if row and theirs and row.get("ops_per_second") and theirs.get("ops_per_second"):
+                    ratios.append(f"{row['ops_per_second'] / theirs['ops_per_second']:>22.2f}")
+                else:
+                    ratios.append(f"{'—':>22}")
+            print(f"  {scenario.name:<28} {_cell(theirs, 'ops_per_second', '>10.0f'):>10} " + " ".join(ratios))
+        print("  node-oidc-provider keeps everything in memory (its adapter persists nothing) and its sign-in "
+              "checks a fixed password without hashing; dangnhap commits every grant, token and session to its "
+              "database and verifies argon2id hashes (bench/node/README.md).")
+    limit = report["argon2_verifications_per_second"]
+    print(f"\nargon2id limit on one core: {limit:.0f} verifications/s "
+          f"({report['argon2']['memory_kib']} KiB, t={report['argon2']['time_cost']}, p=1)")
+    for target in dangnhaps:
+        for scenario in ("citizen sign-in page ×4", "citizen sign-in flow ×4"):
+            row = by.get((target, scenario))
+            if row and row.get("ops_per_second"):
+                print(f"  {target}: {scenario} at {100 * row['ops_per_second'] / limit:.0f}% of that limit")
+    busy = [r for r in rows if r.get("busy")]
+    if busy:
+        print(f"\n{len(busy)} measurement(s) ran while other work used more than {BUSY_CORES:.0%} of a core: "
+              "their figures are low; run again when the machine is quiet.")
+
+
+def machine() -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "load_average": os.getloadavg(), "python": platform.python_version(),
+            "platform": platform.platform(), "taskset": pinned(["x"], LOAD_CPU) != ["x"]}

@@ -1,0 +1,34 @@
+"""The scenarios of the protocol benchmark (bench/protocol.py), in the order they run and are reported."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    kind: str  # "fixed" (wrk) or a bench.loader mode
+    concurrency: int = 4
+    people: str = "citizen"  # citizen, citizens_with_totp, officials_with_totp
+    node: bool = True  # node-oidc-provider has an equivalent
+
+
+SCENARIOS = (
+    Scenario("discovery", "fixed"),
+    Scenario("jwks", "fixed"),
+    Scenario("client_credentials RS256", "fixed"),
+    Scenario("client_credentials ES256", "fixed"),
+    Scenario("userinfo", "fixed"),
+    Scenario("introspection", "fixed"),
+    Scenario("code exchange", "exchange"),
+    Scenario("refresh (confidential)", "refresh"),
+    Scenario("refresh (public)", "refresh"),
+    # The sign-in page alone (no application): what the argon2id limit is about. node-oidc-provider
+    # has no sign-in outside an authorization request.
+    Scenario("citizen sign-in page ×4", "sign-in", node=False),
+    Scenario("citizen sign-in flow ×1", "flow", concurrency=1),
+    Scenario("citizen sign-in flow ×4", "flow"),
+    Scenario("citizen sign-in + TOTP ×4", "flow", people="citizens_with_totp", node=False),
+    Scenario("official (LDAP) + TOTP ×4", "flow", people="officials_with_totp", node=False),
+)
