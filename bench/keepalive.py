@@ -46,7 +46,7 @@ class Connection:
         if form is not None:
             lines.append("Content-Type: application/x-www-form-urlencoded")
         if self.cookies:
-            lines.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
+            lines.append("Cookie: " + self.cookie_header())
         lines.extend(f"{k}: {v}" for k, v in (headers or {}).items())
         raw = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
         for attempt in (1, 2):
@@ -93,6 +93,10 @@ class Connection:
             if size == 0:
                 return b"".join(chunks)[:-2]
             chunks[-1] = chunks[-1][:-2]
+
+    def cookie_header(self) -> str:
+        """The Cookie header's value: every cookie kept, whatever the path."""
+        return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
 
     def _keep_cookies(self, set_cookie: str) -> None:
         for line in filter(None, set_cookie.split("\n")):

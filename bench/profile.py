@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import io
 import json
@@ -37,10 +36,6 @@ from . import flows, seed, servers
 from .keepalive import Connection, Response
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
-
-
-def _basic(client: flows.Client) -> str:
-    return "Basic " + base64.b64encode(f"{client.client_id}:{client.secret}".encode()).decode()
 
 
 class Caller:
@@ -86,7 +81,7 @@ class InProcessBrowser(Connection):
                       headers: dict[str, str] | None = None) -> Response:
         sent = dict(headers or {})
         if self.cookies:
-            sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+            sent["Cookie"] = self.cookie_header()
         status, response_headers, body = self.caller.full(method, target, form=form, headers=sent)
         response = Response(int(status.split()[0]), response_headers, body)
         self._keep_cookies(response_headers.get("set-cookie", ""))
@@ -130,12 +125,12 @@ def scenarios(call: Caller, clients: seed.Clients, tokens: dict[str, Any],
 
     def client_credentials() -> str:
         return call("POST", "/token", form={"grant_type": "client_credentials"},
-                    headers={"Authorization": _basic(clients.cc_rs256)})[0]
+                    headers=clients.cc_rs256.auth_headers())[0]
 
     def refresh() -> str:
         nonlocal refresh_token
         status, body = call("POST", "/token", form={"grant_type": "refresh_token", "refresh_token": refresh_token},
-                            headers={"Authorization": _basic(clients.portal)})
+                            headers=clients.portal.auth_headers())
         refresh_token = json.loads(body).get("refresh_token", refresh_token)
         return status
 
