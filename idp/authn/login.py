@@ -73,7 +73,7 @@ def _failed(attempt: Attempt, account: str, subject: Subject | None, now: dateti
     return Result(Outcome.INVALID)
 
 
-def _directory_sign_in(attempt: Attempt, account: str, now: datetime) -> Result:
+def _directory_sign_in(attempt: Attempt, account: str, now: datetime, verdict: throttle.Verdict) -> Result:
     """Officials: an LDAP bind, outside any database transaction (it waits on the network)."""
     try:
         entry = ldap.directory().authenticate(attempt.identifier.strip(), attempt.password)
@@ -89,25 +89,28 @@ def _directory_sign_in(attempt: Attempt, account: str, now: datetime) -> Result:
         subject, created = linking.link_official(entry, now)
         if created:
             audit.record("account.linked", subject=subject, source=ldap.SOURCE)
-    return _signed_in(attempt, account, subject, now)
+    return _signed_in(attempt, account, subject, now, verdict)
 
 
-def _local_sign_in(attempt: Attempt, account: str, subject: Subject | None, now: datetime) -> Result:
+def _local_sign_in(attempt: Attempt, account: str, subject: Subject | None, now: datetime,
+                   verdict: throttle.Verdict) -> Result:
     with transaction():  # a right password with outdated parameters is re-hashed here
         right = local.verify_password(subject, attempt.password)
     if not right or subject is None:
         return _failed(attempt, account, subject, now, reason="password" if subject else "unknown_identifier")
-    return _signed_in(attempt, account, subject, now)
+    return _signed_in(attempt, account, subject, now, verdict)
 
 
-def _signed_in(attempt: Attempt, account: str, subject: Subject, now: datetime) -> Result:
+def _signed_in(attempt: Attempt, account: str, subject: Subject, now: datetime,
+               verdict: throttle.Verdict) -> Result:
     if subject.status != SubjectStatus.ACTIVE:
         outcome = Outcome.ACCOUNT_LOCKED if subject.status == SubjectStatus.LOCKED else Outcome.ACCOUNT_DISABLED
         return _refused(outcome, "login.refused", attempt, subject, reason=subject.status.value)
     requirement = mfa_policy.requirement_for(subject, client=attempt.client, acr_values=attempt.acr_values)
     owed = (FACTOR_ENROL if requirement.must_enrol else FACTOR_OTP) if requirement.required else None
     with transaction():
-        throttle.clear(account)
+        if verdict.failures_on_record:
+            throttle.clear(account)
         if attempt.previous_token:
             previous = sso.resume(attempt.previous_token, now)
             if previous is not None:
@@ -134,8 +137,8 @@ def sign_in(attempt: Attempt) -> Result:
             audit.record("login.throttled", subject=subject, ip=attempt.ip, reason=verdict.reason)
         return Result(Outcome.THROTTLED, throttle=verdict)
     if source == routing.Source.DIRECTORY:
-        return _directory_sign_in(attempt, account, now)
+        return _directory_sign_in(attempt, account, now, verdict)
     if source is None:
         passwords.burn(attempt.password)  # no source owns it: same work, same answer as a wrong password
         return _failed(attempt, account, None, now, reason="unknown_identifier")
-    return _local_sign_in(attempt, account, subject, now)
+    return _local_sign_in(attempt, account, subject, now, verdict)

@@ -50,11 +50,17 @@ class Counter:
 
 @dataclass(frozen=True)
 class Verdict:
-    """Whether an attempt may proceed; if not, why ("locked" or "wait") and for how many seconds."""
+    """Whether an attempt may proceed; if not, why ("locked" or "wait") and for how many seconds.
+
+    ``failures_on_record``: the account had failures counted when it was checked, so a success must
+    forget them. Most sign-ins have none, and skip the write; a failure counted by a concurrent attempt
+    after the check then survives the success, which only errs on the strict side.
+    """
 
     allowed: bool
     reason: str | None = None
     seconds: int = 0
+    failures_on_record: bool = False
 
 
 ALLOWED = Verdict(True)
@@ -96,7 +102,7 @@ def _verdict(counter: Counter | None, now: datetime) -> Verdict:
 
 
 class CounterStore(Protocol):
-    def get(self, scope: str, key: str) -> Counter | None: ...
+    def get_many(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Counter]: ...
     def fail(self, scope: str, key: str, now: datetime, limits: Limits) -> Counter: ...
     def clear(self, scope: str, key: str) -> None: ...
 
@@ -104,11 +110,9 @@ class CounterStore(Protocol):
 class DatabaseStore:
     """Counters as rows, changed under a row lock in the caller's transaction."""
 
-    def get(self, scope: str, key: str) -> Counter | None:
-        row = rows.get(scope, key)
-        if row is None:
-            return None
-        return Counter(row.failures, row.window_started_at, row.retry_after, row.locked_until)
+    def get_many(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Counter]:
+        return {pair: Counter(row.failures, row.window_started_at, row.retry_after, row.locked_until)
+                for pair, row in rows.get_many(pairs).items()}
 
     def fail(self, scope: str, key: str, now: datetime, limits: Limits) -> Counter:
         row = rows.get_for_update(scope, key, now)
@@ -140,8 +144,10 @@ class RedisStore:
         return Counter(data["failures"], *(datetime.fromisoformat(data[f]) if data[f] else None
                                            for f in ("window_started_at", "retry_after", "locked_until")))
 
-    def get(self, scope: str, key: str) -> Counter | None:
-        return self._decode(self.client.get(self._name(scope, key)))
+    def get_many(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Counter]:
+        raws = self.client.mget([self._name(scope, key) for scope, key in pairs])
+        return {pair: counter for pair, raw in zip(pairs, raws, strict=True)
+                if (counter := self._decode(raw)) is not None}
 
     def fail(self, scope: str, key: str, now: datetime, limits: Limits) -> Counter:
         name = self._name(scope, key)
@@ -168,11 +174,22 @@ def _redis_store(url: str) -> RedisStore:
     return RedisStore(redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5))
 
 
+_DATABASE = DatabaseStore()
+
+
 def _store(scope: str) -> CounterStore:
     url = current_app.config["IDP_REDIS_URL"]
     if scope == IP and url:
         return _redis_store(url)
-    return DatabaseStore()
+    return _DATABASE
+
+
+def _counters(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Counter]:
+    """The counters of several (scope, key) pairs: one read per store, however many pairs it holds."""
+    by_store: dict[CounterStore, list[tuple[str, str]]] = {}
+    for scope, key in pairs:
+        by_store.setdefault(_store(scope), []).append((scope, key))
+    return {pair: counter for store, wanted in by_store.items() for pair, counter in store.get_many(wanted).items()}
 
 
 def _key(scope: str, value: str) -> str:
@@ -189,10 +206,13 @@ def account_key(identifier: str, subject_sub: str | None) -> str:
 
 def check(account: str, ip: str, now: datetime) -> Verdict:
     """May this attempt go ahead? The stricter of the account's and the IP's verdicts."""
-    verdicts = [_verdict(_store(scope).get(scope, _key(scope, value)), now)
-                for scope, value in ((ACCOUNT, account), (IP, ip))]
+    pairs = [(ACCOUNT, _key(ACCOUNT, account)), (IP, _key(IP, ip))]
+    counters = _counters(pairs)
+    verdicts = [_verdict(counters.get(pair), now) for pair in pairs]
     refused = [v for v in verdicts if not v.allowed]
-    return max(refused, key=lambda v: (v.reason == "locked", v.seconds)) if refused else ALLOWED
+    if refused:
+        return max(refused, key=lambda v: (v.reason == "locked", v.seconds))
+    return Verdict(True, failures_on_record=True) if pairs[0] in counters else ALLOWED
 
 
 def record_failure(account: str, ip: str, now: datetime) -> bool:
@@ -213,7 +233,8 @@ def clear(account: str) -> None:
 
 def check_scope(scope: str, value: str, now: datetime) -> Verdict:
     """May an attempt counted against ``scope``'s counter for ``value`` go ahead?"""
-    return _verdict(_store(scope).get(scope, _key(scope, value)), now)
+    pair = (scope, _key(scope, value))
+    return _verdict(_counters([pair]).get(pair), now)
 
 
 def record_scope_failure(scope: str, value: str, now: datetime, limits: Limits) -> Counter:

@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 from urllib.parse import quote, urlencode
 
 import pyotp
-import segno
 from flask import current_app
 
 from idp import audit, crypto
@@ -85,6 +84,9 @@ def provisioning_uri(secret: str, account: str, issuer_name: str) -> str:
 
 
 def qr_svg(uri: str) -> str:
+    # Imported here: only the enrolment page draws a QR code, and segno costs every worker ~1.4 MiB.
+    import segno
+
     return segno.make(uri, error="m", micro=False).svg_inline(scale=4)
 
 

@@ -90,6 +90,20 @@ def transaction() -> Iterator[None]:
         raise
 
 
+def reads_only() -> None:
+    """Run this request's statements without a transaction: for views that never write.
+
+    Userinfo, which every portal may call on every page, reads one row. On PostgreSQL a transaction
+    around it cost two more round trips (BEGIN, then ROLLBACK when the connection went back to the
+    pool). Call it before the request's first statement; a write after it would not be atomic, which
+    is why only a view that cannot write calls it (tests/oidc/test_query_counts.py lists what it runs).
+    A session that has already begun (a test's app context spanning requests) is left as it is.
+    """
+    session = db.session()
+    if not session.in_transaction():
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 @contextmanager
 def savepoint() -> Iterator[None]:
     """A nested transaction: if the block raises, only its own writes are undone."""

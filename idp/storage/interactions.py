@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, String, select
+from sqlalchemy import JSON, String, bindparam, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, UtcDateTime, db
@@ -32,8 +32,11 @@ class Interaction(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 
+_BY_UID = select(Interaction).where(Interaction.uid == bindparam("uid"))  # every step of a sign-in reads it
+
+
 def by_uid(uid: str) -> Interaction | None:
-    return db.session.execute(select(Interaction).where(Interaction.uid == uid)).scalar_one_or_none()
+    return db.session.execute(_BY_UID, {"uid": uid}).scalar_one_or_none()
 
 
 def add(row: Interaction) -> None:

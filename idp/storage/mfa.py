@@ -12,7 +12,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint, and_, delete, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    String,
+    UniqueConstraint,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, UtcDateTime, db, utcnow
@@ -59,16 +71,19 @@ def is_enrolled(subject_id: int) -> bool:
     ).first() is not None
 
 
+_ENROLMENT_AND_ROLES = (
+    select(TotpCredential.subject_id, SubjectRole.role).select_from(Subject)
+    .outerjoin(TotpCredential, and_(TotpCredential.subject_id == Subject.id,
+                                    TotpCredential.secret_encrypted.is_not(None)))
+    .outerjoin(SubjectRole, SubjectRole.subject_id == Subject.id)
+    .where(Subject.id == bindparam("subject_id"))
+)
+
+
 def enrolment_and_roles(subject_id: int) -> tuple[bool, set[str]]:
     """Whether the subject has a confirmed TOTP secret, and its roles: what the second-factor policy
     reads at every sign-in and authorization, in one query (a row per role, or one without)."""
-    rows = db.session.execute(
-        select(TotpCredential.subject_id, SubjectRole.role).select_from(Subject)
-        .outerjoin(TotpCredential, and_(TotpCredential.subject_id == Subject.id,
-                                        TotpCredential.secret_encrypted.is_not(None)))
-        .outerjoin(SubjectRole, SubjectRole.subject_id == Subject.id)
-        .where(Subject.id == subject_id)
-    ).all()
+    rows = db.session.execute(_ENROLMENT_AND_ROLES, {"subject_id": subject_id}).all()
     return any(row[0] is not None for row in rows), {row[1] for row in rows if row[1] is not None}
 
 

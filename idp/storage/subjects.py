@@ -10,7 +10,7 @@ import enum
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint, delete, select
+from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint, bindparam, delete, select
 from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 
 from .base import Base, UtcDateTime, db, str_enum, utcnow
@@ -97,12 +97,14 @@ class LocalPassword(Base):
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
+# Built once: every sign-in looks the identifier up.
+_IDENTITY = (select(Identity).options(joinedload(Identity.subject))
+             .where(Identity.source == bindparam("source"), Identity.external_id == bindparam("external_id")))
+
+
 def find_identity(source: str, external_id: str) -> Identity | None:
     """The identity with its subject (every sign-in reads both: one query, not two)."""
-    return db.session.execute(
-        select(Identity).options(joinedload(Identity.subject))
-        .where(Identity.source == source, Identity.external_id == external_id)
-    ).scalar_one_or_none()
+    return db.session.execute(_IDENTITY, {"source": source, "external_id": external_id}).scalar_one_or_none()
 
 
 def find_by_verified_email(email: str, kind: SubjectKind) -> Subject | None:

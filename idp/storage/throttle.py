@@ -6,9 +6,10 @@ Keys are keyed hashes of the identifier or IP (never the ID number itself). Rows
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import String, UniqueConstraint, delete, select
+from sqlalchemy import String, UniqueConstraint, bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -28,10 +29,18 @@ class LoginThrottle(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
 
 
-def get(scope: str, key: str) -> LoginThrottle | None:
-    return db.session.execute(
-        select(LoginThrottle).where(LoginThrottle.scope == scope, LoginThrottle.key == key)
-    ).scalar_one_or_none()
+# Built once: every sign-in reads its counters, and a success may clear the account's.
+_ROWS_OF = select(LoginThrottle).where(LoginThrottle.scope.in_(bindparam("scopes", expanding=True)),
+                                       LoginThrottle.key.in_(bindparam("keys", expanding=True)))
+_CLEAR = delete(LoginThrottle).where(LoginThrottle.scope == bindparam("scope"), LoginThrottle.key == bindparam("key"))
+
+
+def get_many(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], LoginThrottle]:
+    """The rows of several (scope, key) counters in one statement (a sign-in reads two), by pair."""
+    wanted = set(pairs)
+    rows = db.session.execute(_ROWS_OF, {"scopes": sorted({scope for scope, _ in wanted}),
+                                         "keys": sorted({key for _, key in wanted})}).scalars()
+    return {(row.scope, row.key): row for row in rows if (row.scope, row.key) in wanted}
 
 
 def get_for_update(scope: str, key: str, now: datetime) -> LoginThrottle:
@@ -55,4 +64,4 @@ def get_for_update(scope: str, key: str, now: datetime) -> LoginThrottle:
 
 
 def clear(scope: str, key: str) -> None:
-    db.session.execute(delete(LoginThrottle).where(LoginThrottle.scope == scope, LoginThrottle.key == key))
+    db.session.execute(_CLEAR, {"scope": scope, "key": key})

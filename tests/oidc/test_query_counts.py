@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import event
 
 from idp import stamped_cache
 from idp.oidc import claims
@@ -139,6 +140,25 @@ def test_userinfo(client: FlaskClient, warm: dict[str, Any]) -> None:
     assert sent == ["SELECT oauth_grant"]  # the grant with its person, and whether the jti is revoked
 
 
+def test_userinfo_reads_outside_a_transaction(client: FlaskClient, warm: dict[str, Any]) -> None:
+    """In production each request starts with no session: userinfo's one SELECT then runs without a
+    transaction (on PostgreSQL: no BEGIN and ROLLBACK round trips around it)."""
+    headers = bearer(warm["access_token"])
+    levels: list[str | None] = []
+
+    def record(conn: Any, *_args: Any) -> None:
+        levels.append(conn.get_execution_options().get("isolation_level"))
+
+    db.session.remove()  # what a request finds in production; the tests' app context spans requests
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert client.get("/userinfo", headers=headers).json["sub"]
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+        db.session.remove()  # the next statements of this test run in a transaction again
+    assert levels == ["AUTOCOMMIT"]
+
+
 def test_introspection(client: FlaskClient, warm: dict[str, Any], rp, machine) -> None:
     as_machine, as_rp = machine.basic_auth(), rp.basic_auth()
     own_token = client.post("/token", data=CLIENT_CREDENTIALS, headers=as_machine).json["access_token"]
@@ -190,12 +210,10 @@ def test_sign_in_within_an_authorization_request(app: Flask, warm: dict[str, Any
     assert sign_in == [
         "SELECT interaction",
         "SELECT identity",  # the ID number's identity, with its person (joined)
-        "SELECT login_throttle",  # the account's failure counter...
-        "SELECT login_throttle",  # ...and the client IP's
+        "SELECT login_throttle",  # the account's and the client IP's failure counters, one query
         "SELECT local_password",
         "SELECT subject",  # second-factor policy: TOTP enrolment and roles, one query
-        "DELETE login_throttle",  # the account's failures are forgotten
-        "INSERT sso_session",
+        "INSERT sso_session",  # no failures on record: none to forget
         "INSERT audit_event",  # login.success
         "UPDATE interaction",  # signed in here, with this session
     ]
