@@ -16,7 +16,7 @@ from .base import Base, UtcDateTime, db
 from .subjects import Subject
 
 
-def _new_sid() -> str:
+def new_sid() -> str:
     return secrets.token_urlsafe(24)
 
 
@@ -25,7 +25,7 @@ class SsoSession(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    sid: Mapped[str] = mapped_column(String(64), unique=True, default=_new_sid)
+    sid: Mapped[str] = mapped_column(String(64), unique=True, default=new_sid)
     subject_id: Mapped[int] = mapped_column(ForeignKey("subject.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -53,8 +53,9 @@ def find_by_token_hash(token_hash: str) -> SsoSession | None:
 
 
 def add(row: SsoSession) -> None:
+    """Written with the rest of the caller's transaction (the sign-in's audit event): one flush, not two.
+    The caller sets ``sid``, which the flush would otherwise fill in."""
     db.session.add(row)
-    db.session.flush()
 
 
 def delete_session(row: SsoSession) -> None:
