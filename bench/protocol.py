@@ -301,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
                             run = run_fixed if scenario.kind == "fixed" else run_sequence
                             # A sign-in's share of the argon2id limit compares two rates: measure the
                             # limit right before, so that both see the machine in the same state.
-                            limit = argon2_limit(args) if name != "node" and scenario.kind != "fixed" else None
+                            signs_in = name != "node" and scenario.kind in ("sign-in", "flow")
+                            limit = argon2_limit(args) if signs_in else None
                             row = run(scenario, target, args)
                             if limit is not None:
                                 row["argon2_limit_per_second"] = round(limit, 1)
