@@ -95,12 +95,12 @@ def reads_only() -> None:
 
     Userinfo, which every portal may call on every page, reads one row. On PostgreSQL a transaction
     around it cost two more round trips (BEGIN, then ROLLBACK when the connection went back to the
-    pool): measured, 1,018–1,050 userinfo/s against 799–943, with PostgreSQL using a third of the CPU. SQLite
-    has no round trips to save, and switching its isolation level and back cost 16% more instructions
-    per userinfo (callgrind), so it is left alone. Call this before the request's first statement; a
-    write after it would not be atomic, which is why only a view that cannot write calls it
-    (tests/oidc/test_query_counts.py lists what it runs). A session that has already begun (a test's
-    app context spanning requests) is left as it is.
+    pool): measured, 1,018–1,050 userinfo/s against 799–943, with PostgreSQL using a third of the
+    CPU. SQLite has no round trips to save, and switching its isolation level and back cost 16% more
+    instructions per userinfo (callgrind), so it is left alone. Call this before the request's first
+    statement; a write after it would not be atomic, which is why only a view that cannot write calls
+    it (tests/oidc/test_query_counts.py lists what it runs). A session that has already begun (a
+    test's app context spanning requests) is left as it is.
     """
     session = db.session()
     if not session.in_transaction() and session.get_bind().dialect.name != "sqlite":
