@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from idp.web import csrf
+from idp.web import csrf, prebuilt
 from idp.web import errors as web_errors
 
-from . import backchannel, endpoints, jwks, logout, server, token_endpoints
+from . import backchannel, discovery, endpoints, jwks, keys, logout, server, token_endpoints
 
 # Paths whose clients are programs: their errors are JSON (RFC 6749 §5.2), never HTML pages.
 API_PATHS = ("/token", "/userinfo", "/revoke", "/introspect", "/jwks", "/.well-known/")
@@ -28,4 +28,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(endpoints.bp)
     app.register_blueprint(token_endpoints.bp)
     app.register_blueprint(jwks.bp)
+    # Fetched constantly, changed rarely: sent again whole while the document is the same.
+    for path in endpoints.METADATA_PATHS:
+        prebuilt.serve(app, path, discovery.document)
+    prebuilt.serve(app, jwks.PATH, keys.jwks_document)
     web_errors.register_api_paths(app, API_PATHS)

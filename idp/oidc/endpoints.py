@@ -91,8 +91,12 @@ def userinfo() -> Response:
     return jsonify(body)
 
 
-@bp.get("/.well-known/openid-configuration")
-@bp.get("/.well-known/oauth-authorization-server")
+# OpenID Connect Discovery 1.0 §4 and RFC 8414 §3: the same document at both well-known paths.
+METADATA_PATHS = ("/.well-known/openid-configuration", "/.well-known/oauth-authorization-server")
+
+
+@bp.get(METADATA_PATHS[0])
+@bp.get(METADATA_PATHS[1])
 def provider_metadata() -> Response:
     response = Response(discovery.document(), mimetype="application/json")
     response.headers["Cache-Control"] = "public, max-age=3600"

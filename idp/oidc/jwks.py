@@ -11,9 +11,10 @@ from flask import Blueprint, Response
 from . import keys
 
 bp = Blueprint("jwks", __name__)
+PATH = "/jwks"
 
 
-@bp.get("/jwks")
+@bp.get(PATH)
 def jwks() -> Response:
     response = Response(keys.jwks_document(), mimetype="application/json")
     response.cache_control.public = True

@@ -6,7 +6,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import errors, form_session, health, security_headers
+from . import errors, form_session, health, prebuilt, security_headers
 
 csrf = CSRFProtect()
 
@@ -15,6 +15,7 @@ def init_app(app: Flask) -> None:
     proxies = app.config["IDP_PROXY_COUNT"]
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
+    prebuilt.init_app(app)  # outermost: what it sends again does not depend on the client's address
     form_session.init_app(app)
     csrf.init_app(app)
     security_headers.init_app(app)

@@ -1,0 +1,98 @@
+"""Responses kept whole and sent again past Flask's request cycle: the discovery documents and the JWKS.
+
+Why: relying parties and their libraries fetch these constantly (at start-up, on every unknown
+``kid``, in health checks), while they change only with the configuration or a key rotation. The
+document itself is prebuilt bytes, so Flask's request cycle (request and response objects, URL
+matching, hooks, headers: ≈0.15 ms) was nearly all of the cost; node-oidc-provider answers in
+≈0.1 ms (bench/README.md).
+
+Staying identical to the view: the first request for a path goes through Flask like any other, and
+its response — status, headers (the security headers included) and body — is kept. A later plain
+GET is answered with the kept response if the document's current bytes are still the body that was
+sent. That is asked on every request, in an app context, so the keys' version stamps are looked at
+exactly as the view would look at them: a rotation is served as soon as the view would serve it.
+Anything else (another method, a query string, a response that was not a 200 or set a cookie, a
+failure while asking) goes to Flask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+EXTENSION = "dangnhap.prebuilt"
+
+
+@dataclass(frozen=True)
+class _Kept:
+    status: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+class PrebuiltResponses:
+    """WSGI middleware in front of the app: kept responses for the paths given to ``serve``."""
+
+    def __init__(self, app: Flask, wsgi_app: WSGIApplication) -> None:
+        self._app = app
+        self._wsgi_app = wsgi_app
+        self._documents: dict[str, Callable[[], bytes]] = {}
+        self._kept: dict[str, _Kept] = {}
+
+    def serve(self, path: str, document: Callable[[], bytes]) -> None:
+        """Keep the response for GET ``path``, whose body is what ``document()`` returns (in an app context)."""
+        self._documents[path] = document
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        document = self._documents.get(path)
+        if document is None or environ.get("REQUEST_METHOD") != "GET" or environ.get("QUERY_STRING"):
+            return self._wsgi_app(environ, start_response)
+        kept = self._kept.get(path)
+        if kept is not None and self._current(document) == kept.body:
+            start_response(kept.status, list(kept.headers))
+            return [kept.body]
+        return self._answer_and_keep(path, environ, start_response)
+
+    def _current(self, document: Callable[[], bytes]) -> bytes | None:
+        try:
+            with self._app.app_context():
+                return document()
+        except Exception:  # the view meets the same failure and answers it properly
+            return None
+
+    def _answer_and_keep(self, path: str, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        started: list[Any] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            started[:] = [status, headers]
+            return start_response(status, headers, exc_info)
+
+        chunks = self._wsgi_app(environ, capture)
+        try:
+            body = b"".join(chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        status, headers = started
+        if status.startswith("200 ") and all(name.lower() != "set-cookie" for name, _ in headers):
+            self._kept[path] = _Kept(status, tuple(headers), body)
+        return [body]
+
+
+def serve(app: Flask, path: str, document: Callable[[], bytes]) -> None:
+    """Answer GET ``path`` from a kept response while ``document()`` is unchanged (see the module)."""
+    app.extensions[EXTENSION].serve(path, document)
+
+
+def init_app(app: Flask) -> None:
+    middleware = PrebuiltResponses(app, app.wsgi_app)
+    app.extensions[EXTENSION] = middleware
+    app.wsgi_app = middleware  # type: ignore[method-assign]
