@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from flask import Flask, current_app
@@ -23,12 +24,17 @@ class Server(AuthorizationServer):
 
     def create_oauth2_request(self, request: object):  # type: ignore[no-untyped-def]
         """Authlib's view of the HTTP request, built once per request: it is asked for more than once
-        per token request (here, and by Authlib itself), and each build parses the form anew."""
+        per token request (here, and by Authlib itself), and each build parses the form anew.
+
+        It wraps the request itself, not Flask's context-local proxy to it as Authlib's own does:
+        Authlib reads the request's form and headers some forty times per token request, and each
+        read through the proxy first looks the request up in the context."""
         if request is not None:
             return super().create_oauth2_request(request)
         built = http_request.environ.get(_OAUTH_REQUEST)
         if built is None:
-            built = http_request.environ[_OAUTH_REQUEST] = super().create_oauth2_request(None)
+            built = FlaskOAuth2Request(http_request._get_current_object())  # type: ignore[attr-defined]
+            http_request.environ[_OAUTH_REQUEST] = built
         return built
 
     def save_token(self, token: dict, request: object) -> None:  # type: ignore[type-arg]
