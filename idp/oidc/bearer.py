@@ -15,7 +15,7 @@ from typing import Any
 from flask import current_app
 
 from idp.storage import grants, logout
-from idp.storage.grants import Grant
+from idp.storage.grants import AccessGrant
 from idp.storage.subjects import SubjectStatus
 
 from . import keys
@@ -28,7 +28,7 @@ class InvalidToken(Exception):
 @dataclass(frozen=True)
 class AccessToken:
     claims: dict[str, Any]
-    grant: Grant | None
+    grant: AccessGrant | None
 
     @property
     def scopes(self) -> set[str]:
@@ -60,7 +60,7 @@ def validate(token: str) -> AccessToken:
     grant, revoked = grants.grant_of_access_token(str(gid), jti)
     if revoked:
         raise InvalidToken("revoked")
-    if (grant is None or grant.revoked_at is not None or grant.subject.sub != claims.get("sub")
+    if (grant is None or grant.revoked or grant.subject.sub != claims.get("sub")
             or grant.subject.status != SubjectStatus.ACTIVE):
         raise InvalidToken("grant no longer active")
     return AccessToken(claims, grant)

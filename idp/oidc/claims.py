@@ -11,8 +11,8 @@ from typing import Any
 
 from flask import current_app
 
-from idp.storage import subjects
-from idp.storage.subjects import Subject, SubjectKind
+from idp.storage import orgunits, subjects
+from idp.storage.subjects import Subject, SubjectKind, SubjectRecord
 
 from .scopes import SCOPE_CLAIMS
 
@@ -24,7 +24,7 @@ def _e164(phone: str) -> str:
     return digits
 
 
-def _all_claims(subject: Subject, names: set[str]) -> dict[str, Any]:
+def _all_claims(subject: Subject | SubjectRecord, names: set[str]) -> dict[str, Any]:
     """The person's claims; the unit and roles (a query each) only when ``names`` asks for them, since
     most ID tokens and userinfo answers do not."""
     words = subject.full_name.split()
@@ -43,9 +43,10 @@ def _all_claims(subject: Subject, names: set[str]) -> dict[str, Any]:
         "address": {"formatted": subject.address} if subject.address else None,
     }
     if names & {"org_unit", "roles"}:
-        if subject.org_unit is not None:
-            values["org_unit"] = {"code": subject.org_unit.code, "name": subject.org_unit.name}
-        if subject.kind == SubjectKind.OFFICIAL or subject.org_unit is not None:
+        unit = orgunits.by_id(subject.org_unit_id) if subject.org_unit_id is not None else None
+        if unit is not None:
+            values["org_unit"] = {"code": unit.code, "name": unit.name}
+        if subject.kind == SubjectKind.OFFICIAL or unit is not None:
             values["roles"] = subjects.roles_of(subject.id)
     return values
 
@@ -54,7 +55,7 @@ def names_for(scopes: set[str]) -> set[str]:
     return {name for scope in scopes for name in SCOPE_CLAIMS.get(scope, ())} - {"sub"}
 
 
-def release(subject: Subject, *, scopes: set[str], requested: Mapping[str, Any] | None = None,
+def release(subject: Subject | SubjectRecord, *, scopes: set[str], requested: Mapping[str, Any] | None = None,
             only_requested: bool = False) -> dict[str, Any]:
     """The claims ``scopes`` allow, or only those of them in ``requested`` (claims parameter members).
 

@@ -8,6 +8,7 @@ refresh tokens are stored only as SHA-256 hashes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Mapped, declared_attr, joinedload, mapped_column, rel
 
 from .base import Base, UtcDateTime, db
 from .logout import RevokedAccessToken
-from .subjects import Subject
+from .subjects import RECORD_COLUMNS, Subject, SubjectRecord
 
 
 class _Authorized:
@@ -93,13 +94,28 @@ class Consent(Base):
     granted_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
-# The token endpoint, userinfo and introspection read each of these with its person (and a refresh
-# token with its grant): one query each, where lazy loading made two or three. The statements are
-# built once: making a select with its options costs more than running it on a warm connection.
-_GRANT_OF_ACCESS_TOKEN = (
-    select(Grant, exists().where(RevokedAccessToken.jti == bindparam("jti")))
-    .options(joinedload(Grant.subject)).where(Grant.gid == bindparam("gid"))
+@dataclass(frozen=True)
+class AccessGrant:
+    """What a presented access token's grant says now, as plain values."""
+
+    scope: str
+    revoked: bool
+    subject: SubjectRecord
+
+
+# Every access token presented (userinfo, introspection) is checked against its grant and person
+# and its revocation, in one query of plain columns: the ORM's loading of a Grant and a Subject cost
+# about a fifth of a userinfo request (callgrind: 2,472k → 1,984k instructions per request).
+_grants, _subjects = Grant.__table__, Subject.__table__
+_ACCESS_GRANT = (
+    select(_grants.c.scope, _grants.c.revoked_at, *RECORD_COLUMNS,
+           exists().where(RevokedAccessToken.__table__.c.jti == bindparam("jti")))
+    .select_from(_grants.join(_subjects, _subjects.c.id == _grants.c.subject_id))
+    .where(_grants.c.gid == bindparam("gid"))
 )
+# The token endpoint reads each of these with its person (and a refresh token with its grant): one
+# query each, where lazy loading made two or three. The statements are built once: making a select
+# with its options costs more than running it on a warm connection.
 _CODE_BY_HASH = (
     select(AuthorizationCode).options(joinedload(AuthorizationCode.subject))
     .where(AuthorizationCode.code_hash == bindparam("code_hash"))
@@ -110,11 +126,14 @@ _REFRESH_BY_HASH = (
 )
 
 
-def grant_of_access_token(gid: str, jti: str) -> tuple[Grant | None, bool]:
+def grant_of_access_token(gid: str, jti: str) -> tuple[AccessGrant | None, bool]:
     """The grant ``gid`` with its person, and whether the access token ``jti`` was revoked: what every
     presented access token is checked against, in one query. (None, False) when there is no such grant."""
-    row = db.session.execute(_GRANT_OF_ACCESS_TOKEN, {"gid": gid, "jti": jti}).first()
-    return (row[0], bool(row[1])) if row is not None else (None, False)
+    row = db.session.execute(_ACCESS_GRANT, {"gid": gid, "jti": jti}).first()
+    if row is None:
+        return None, False
+    scope, revoked_at, *person, jti_revoked = row
+    return AccessGrant(scope, revoked_at is not None, SubjectRecord(*person)), bool(jti_revoked)
 
 
 def code_by_hash(code_hash: str) -> AuthorizationCode | None:

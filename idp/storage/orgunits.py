@@ -28,6 +28,10 @@ class OrgUnit(Base):
     )
 
 
+def by_id(unit_id: int) -> OrgUnit | None:
+    return db.session.get(OrgUnit, unit_id)
+
+
 def by_code(code: str) -> OrgUnit | None:
     return db.session.execute(select(OrgUnit).where(OrgUnit.code == code)).scalar_one_or_none()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint, bindparam, delete, select
@@ -58,6 +59,30 @@ class Subject(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
     org_unit: Mapped[OrgUnit | None] = relationship()
+
+
+@dataclass(frozen=True)
+class SubjectRecord:
+    """A subject's row as plain values, for paths that only read it (userinfo, introspection): loading
+    an ORM object costs more there than the query itself."""
+
+    id: int
+    sub: str
+    kind: SubjectKind
+    status: SubjectStatus
+    full_name: str
+    email: str | None
+    email_verified: bool
+    phone: str | None
+    phone_verified: bool
+    address: str | None
+    birthdate: date | None
+    updated_at: datetime
+    org_unit_id: int | None
+
+
+# The columns of a SubjectRecord, in its order, for statements that read one.
+RECORD_COLUMNS = tuple(Subject.__table__.c[name] for name in SubjectRecord.__dataclass_fields__)
 
 
 class Identity(Base):
