@@ -2,7 +2,8 @@
 
 Clients authenticate exactly as at the token endpoint, through the same Authlib server; errors are
 RFC 6749 §5.2 JSON, and nothing is cached (the answers speak about credentials). Each request is one
-transaction: a revocation writes, and so does private_key_jwt (it records the assertion's jti).
+transaction: a revocation writes, and so does private_key_jwt (it records the assertion's jti). An
+introspection by any other client only reads, and runs outside a transaction (``reads_only``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from authlib.oauth2.rfc6749 import OAuth2Error, OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from flask import Blueprint, Response
 
-from idp.storage import transaction
+from idp.storage import reads_only, transaction
 
 from . import introspection, keys, revocation, server
 from .client_auth import OAuthClient
@@ -52,6 +53,8 @@ def introspect() -> Response:
     authorization = server.get()
     oauth_request = authorization.create_oauth2_request(None)
     keys.prepare()
+    if "client_assertion" not in oauth_request.form:
+        reads_only()  # only a private_key_jwt assertion (RFC 7523 §3: single-use) is written
     with transaction():
         try:
             client, token = _authenticate(oauth_request, introspection.AUTH_METHODS, "introspection")

@@ -24,7 +24,7 @@ from idp.storage import db, orgunits, subjects, transaction
 from idp.storage.orgunits import OrgUnit
 from idp.storage.subjects import Subject, SubjectKind
 from tests.conftest import Citizen
-from tests.helpers.jwt_client import bearer
+from tests.helpers.jwt_client import assertion_claims, assertion_form, bearer, client_key
 from tests.helpers.oidc import (
     REDIRECT_URI,
     RegisteredClient,
@@ -140,10 +140,8 @@ def test_userinfo(client: FlaskClient, warm: dict[str, Any]) -> None:
     assert sent == ["SELECT oauth_grant"]  # the grant with its person, and whether the jti is revoked
 
 
-def test_userinfo_reads_outside_a_transaction(client: FlaskClient, warm: dict[str, Any]) -> None:
-    """In production each request starts with no session: on PostgreSQL userinfo's one SELECT then runs
-    without a transaction (no BEGIN and ROLLBACK round trips around it); SQLite has no round trips."""
-    headers = bearer(warm["access_token"])
+def _isolation_levels(send: Any) -> list[str | None]:
+    """The isolation level of each statement ``send()`` makes, starting as a production request does."""
     levels: list[str | None] = []
 
     def record(conn: Any, *_args: Any) -> None:
@@ -152,11 +150,33 @@ def test_userinfo_reads_outside_a_transaction(client: FlaskClient, warm: dict[st
     db.session.remove()  # what a request finds in production; the tests' app context spans requests
     event.listen(db.engine, "before_cursor_execute", record)
     try:
-        assert client.get("/userinfo", headers=headers).json["sub"]
+        send()
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
         db.session.remove()  # the next statements of this test run in a transaction again
-    assert levels == [None if db.engine.dialect.name == "sqlite" else "AUTOCOMMIT"]
+    return levels
+
+
+def test_reads_run_outside_a_transaction(app: Flask, client: FlaskClient, warm: dict[str, Any], machine) -> None:
+    """In production each request starts with no session: on PostgreSQL the one SELECT of userinfo and
+    of introspection then runs without a transaction (no BEGIN and ROLLBACK round trips around it);
+    SQLite has no round trips. An introspection by private_key_jwt records the assertion: one transaction."""
+    token, as_machine = warm["access_token"], machine.basic_auth()
+    key = client_key("ES256")
+    asserting = register_client(token_endpoint_auth_method="private_key_jwt", jwks=key.jwks(),
+                                grant_types=["client_credentials"], redirect_uris=[], scope="profile")
+    assertion = assertion_form(key.sign(assertion_claims(asserting.client_id, app.config["IDP_ISSUER"])))
+    # A client was registered: the clients are read again, once.
+    client.post("/introspect", data={"token": token}, headers=as_machine)
+    userinfo = _isolation_levels(lambda: client.get("/userinfo", headers=bearer(token)).json["sub"])
+    by_secret = _isolation_levels(
+        lambda: client.post("/introspect", data={"token": token}, headers=as_machine).json["active"])
+    by_assertion = _isolation_levels(
+        lambda: client.post("/introspect", data={"token": token, **assertion}).json["active"])
+    outside = None if db.engine.dialect.name == "sqlite" else "AUTOCOMMIT"
+    assert userinfo == by_secret == [outside]
+    # The assertion's jti is INSERTed, then the token is read, in one transaction.
+    assert len(by_assertion) >= 2 and set(by_assertion) == {None}
 
 
 def test_introspection(client: FlaskClient, warm: dict[str, Any], rp, machine) -> None:
