@@ -25,7 +25,7 @@ class SsoSession(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    sid: Mapped[str] = mapped_column(String(64), unique=True, default=new_sid)
+    sid: Mapped[str] = mapped_column(String(64), unique=True)  # sso.start sets it, with the row
     subject_id: Mapped[int] = mapped_column(ForeignKey("subject.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
