@@ -63,8 +63,8 @@ def access_token(client: ClientRecord, *, scope: str, now: datetime, grant: Gran
 def refresh_token(grant: Grant, *, scope: str, now: datetime) -> str:
     value = REFRESH_PREFIX + secrets.token_urlsafe(32)
     expires_at = min(now + timedelta(seconds=_lifetime("IDP_REFRESH_TOKEN_LIFETIME_SECONDS")), grant.expires_at)
-    grants.add(RefreshToken(token_hash=hash_token(value), grant_id=grant.id, scope=scope, created_at=now,
-                            expires_at=expires_at))
+    grants.add_refresh_token(token_hash=hash_token(value), grant_id=grant.id, scope=scope, created_at=now,
+                             expires_at=expires_at)
     return value
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, bindparam, exists, select, update
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, bindparam, exists, insert, select, update
 from sqlalchemy.orm import Mapped, declared_attr, joinedload, mapped_column, relationship
 
 from .base import Base, UtcDateTime, db
@@ -185,6 +185,18 @@ def revoke_grant(grant_id: int, now: datetime) -> None:
 def revoke_session_grants(sid: str, now: datetime) -> None:
     """Revoke every grant made within the SSO session ``sid`` (it has ended)."""
     db.session.execute(update(Grant).where(Grant.sid == sid, Grant.revoked_at.is_(None)).values(revoked_at=now))
+
+
+# A refresh token is written on every code exchange and refresh and never read back in that request:
+# an INSERT of its values, without the ORM's unit of work (callgrind, refresh in process: 5,445k →
+# 4,711k instructions outside cryptography per request).
+_INSERT_REFRESH = insert(RefreshToken.__table__)
+
+
+def add_refresh_token(*, token_hash: str, grant_id: int, scope: str, created_at: datetime,
+                      expires_at: datetime) -> None:
+    db.session.execute(_INSERT_REFRESH, {"token_hash": token_hash, "grant_id": grant_id, "scope": scope,
+                                         "created_at": created_at, "expires_at": expires_at})
 
 
 def add(*rows: Base) -> None:
