@@ -10,7 +10,6 @@ import logging
 from typing import Any
 
 from idp.storage import audit_events
-from idp.storage.audit_events import AuditEvent
 from idp.storage.subjects import Subject
 
 logger = logging.getLogger("idp.audit")
@@ -19,13 +18,11 @@ _FORBIDDEN_KEYS = ("password", "secret", "token", "id_number", "identifier", "co
 
 
 def record(event: str, *, subject: Subject | str | None = None, client: str | None = None,
-           ip: str | None = None, **details: Any) -> AuditEvent:
+           ip: str | None = None, **details: Any) -> None:
     """Add an audit event (committed with the caller's change) and log it on ``idp.audit``."""
     bad = [key for key in details if any(word in key for word in _FORBIDDEN_KEYS)]
     if bad:
         raise ValueError(f"audit details must not carry secrets or identifiers: {bad}")
     sub = subject.sub if isinstance(subject, Subject) else subject
-    row = AuditEvent(event=event, subject=sub, client_id=client, ip_address=ip, details=details)
-    audit_events.add(row)
+    audit_events.add(event=event, subject=sub, client_id=client, ip_address=ip, details=details)
     logger.info("%s subject=%s client=%s ip=%s %s", event, sub, client, ip, details)
-    return row

@@ -53,8 +53,8 @@ def find_by_token_hash(token_hash: str) -> SsoSession | None:
 
 
 def add(row: SsoSession) -> None:
-    """Written with the rest of the caller's transaction (the sign-in's audit event): one flush, not two.
-    The caller sets ``sid``, which the flush would otherwise fill in."""
+    """Written at the caller's next statement or commit (the sign-in's audit event), not by a flush of
+    its own; the caller sets ``sid`` when it makes the row."""
     db.session.add(row)
 
 

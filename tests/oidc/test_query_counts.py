@@ -233,9 +233,9 @@ def test_sign_in_within_an_authorization_request(app: Flask, warm: dict[str, Any
         "SELECT login_throttle",  # the account's and the client IP's failure counters, one query
         "SELECT local_password",
         "SELECT subject",  # second-factor policy: TOTP enrolment and roles, one query
-        # No failures on record: none to forget. The session and its event are written by one flush.
-        "INSERT audit_event",  # login.success
+        # No failures on record: none to forget.
         "INSERT sso_session",
+        "INSERT audit_event",  # login.success
         "UPDATE interaction",  # signed in here, with this session
     ]
     assert resume == [
