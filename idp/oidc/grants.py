@@ -30,7 +30,7 @@ from flask import current_app
 from idp import audit
 from idp.storage import db, utcnow
 from idp.storage import grants as grant_rows
-from idp.storage.grants import AuthorizationCode, Grant, RefreshToken
+from idp.storage.grants import AuthorizationCode, Grant, RefreshRecord
 from idp.storage.subjects import SubjectStatus
 
 from . import client_policy, logout, tokens
@@ -124,20 +124,20 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 class RefreshTokenGrant(grants.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
 
-    def authenticate_refresh_token(self, refresh_token: str) -> RefreshToken | None:
+    def authenticate_refresh_token(self, refresh_token: str) -> RefreshRecord | None:
         row = grant_rows.refresh_by_hash(tokens.hash_token(refresh_token))
         if row is None:
             return None
         now = utcnow()
         if row.rotated_at is not None:
             # A rotated token came back: someone holds a copy. End the whole family.
-            grant_rows.revoke_grant(row.grant_id, now)
+            grant_rows.revoke_grant(row.grant.id, now)
             audit.record("refresh_token.reused", subject=row.grant.subject, client=row.grant.client_id,
                          gid=row.grant.gid)
             return None
         return row if tokens.refresh_token_usable(row, now) else None
 
-    def _validate_request_token(self, client: OAuthClient) -> RefreshToken:
+    def _validate_request_token(self, client: OAuthClient) -> RefreshRecord:
         value = self.request.form.get("refresh_token")
         if not value:
             raise InvalidRequestError("refresh_token is required")
@@ -146,14 +146,14 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             raise InvalidGrantError("invalid refresh_token")
         return row
 
-    def _validate_token_scope(self, token: RefreshToken) -> None:
+    def _validate_token_scope(self, token: RefreshRecord) -> None:
         requested = self.request.payload.scope
         if requested and not set(requested.split()) <= set(token.scope.split()):
             raise InvalidScopeError("a refresh cannot widen the scope")
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         client: OAuthClient = self.request.client
-        old: RefreshToken = self.request.refresh_token
+        old: RefreshRecord = self.request.refresh_token
         grant = old.grant
         now = utcnow()
         scope = " ".join(dict.fromkeys(self.request.payload.scope.split())) if self.request.payload.scope \

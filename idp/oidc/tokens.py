@@ -18,7 +18,7 @@ from flask import current_app
 from idp.authn.levels import acr_for
 from idp.storage import grants
 from idp.storage.clients import ClientRecord
-from idp.storage.grants import Grant, RefreshToken
+from idp.storage.grants import Grant, GrantRecord, RefreshRecord
 from idp.storage.subjects import SubjectStatus
 
 from . import claims, keys
@@ -38,7 +38,8 @@ def _issuer() -> str:
     return current_app.config["IDP_ISSUER"]
 
 
-def access_token(client: ClientRecord, *, scope: str, now: datetime, grant: Grant | None = None) -> tuple[str, int]:
+def access_token(client: ClientRecord, *, scope: str, now: datetime,
+                 grant: Grant | GrantRecord | None = None) -> tuple[str, int]:
     """An RFC 9068 access token; with a grant it speaks for the person, without for the client itself."""
     expires_in = _lifetime("IDP_ACCESS_TOKEN_LIFETIME_SECONDS")
     body: dict[str, Any] = {
@@ -60,7 +61,7 @@ def access_token(client: ClientRecord, *, scope: str, now: datetime, grant: Gran
     return keys.sign(body, alg=client.access_token_signed_response_alg, typ="at+jwt"), expires_in
 
 
-def refresh_token(grant: Grant, *, scope: str, now: datetime) -> str:
+def refresh_token(grant: Grant | GrantRecord, *, scope: str, now: datetime) -> str:
     value = REFRESH_PREFIX + secrets.token_urlsafe(32)
     expires_at = min(now + timedelta(seconds=_lifetime("IDP_REFRESH_TOKEN_LIFETIME_SECONDS")), grant.expires_at)
     grants.add_refresh_token(token_hash=hash_token(value), grant_id=grant.id, scope=scope, created_at=now,
@@ -68,7 +69,7 @@ def refresh_token(grant: Grant, *, scope: str, now: datetime) -> str:
     return value
 
 
-def refresh_token_usable(row: RefreshToken, now: datetime) -> bool:
+def refresh_token_usable(row: RefreshRecord, now: datetime) -> bool:
     """Not rotated, not expired, its grant alive and its person still allowed in (one rule for the
     refresh grant and for introspection)."""
     grant = row.grant
@@ -84,7 +85,7 @@ def _half_hash(value: str, alg: str) -> str:
 
 @dataclass(frozen=True)
 class IdTokenInput:
-    grant: Grant
+    grant: Grant | GrantRecord
     client: ClientRecord
     access_token: str
     now: datetime

@@ -95,6 +95,36 @@ class Consent(Base):
 
 
 @dataclass(frozen=True)
+class GrantRecord:
+    """A grant's row with its person, as plain values (what a refresh token is checked and used by)."""
+
+    id: int
+    gid: str
+    client_id: str
+    scope: str
+    sid: str | None
+    auth_time: datetime
+    amr: str
+    acr: str | None
+    claims_request: dict[str, Any] | None
+    expires_at: datetime
+    revoked_at: datetime | None
+    subject: SubjectRecord
+
+
+@dataclass(frozen=True)
+class RefreshRecord:
+    """A refresh token's row with its grant and person, as plain values."""
+
+    id: int
+    scope: str
+    created_at: datetime
+    expires_at: datetime
+    rotated_at: datetime | None
+    grant: GrantRecord
+
+
+@dataclass(frozen=True)
 class AccessGrant:
     """What a presented access token's grant says now, as plain values."""
 
@@ -107,22 +137,28 @@ class AccessGrant:
 # and its revocation, in one query of plain columns: the ORM's loading of a Grant and a Subject cost
 # about a fifth of a userinfo request (callgrind: 2,472k → 1,984k instructions per request).
 _grants, _subjects = Grant.__table__, Subject.__table__
+_codes, _refresh_tokens = AuthorizationCode.__table__, RefreshToken.__table__
 _ACCESS_GRANT = (
     select(_grants.c.scope, _grants.c.revoked_at, *RECORD_COLUMNS,
            exists().where(RevokedAccessToken.__table__.c.jti == bindparam("jti")))
     .select_from(_grants.join(_subjects, _subjects.c.id == _grants.c.subject_id))
     .where(_grants.c.gid == bindparam("gid"))
 )
-# The token endpoint reads each of these with its person (and a refresh token with its grant): one
-# query each, where lazy loading made two or three. The statements are built once: making a select
-# with its options costs more than running it on a warm connection.
+# A refresh token is read with its grant and person on every refresh, introspection and revocation of
+# one, in one query of plain columns (callgrind, refresh in process: 4,434k → 3,796k instructions
+# outside cryptography, against loading three ORM objects).
+_REFRESH_COLUMNS = tuple(_refresh_tokens.c[name] for name in list(RefreshRecord.__dataclass_fields__)[:-1])
+_GRANT_COLUMNS = tuple(_grants.c[name] for name in list(GrantRecord.__dataclass_fields__)[:-1])
+_REFRESH_BY_HASH = (
+    select(*_REFRESH_COLUMNS, *_GRANT_COLUMNS, *RECORD_COLUMNS)
+    .select_from(_refresh_tokens.join(_grants).join(_subjects, _subjects.c.id == _grants.c.subject_id))
+    .where(_refresh_tokens.c.token_hash == bindparam("token_hash"))
+)
+# The code exchange reads the code with its person: one query, where lazy loading made two. Built
+# once: making a select with its options costs more than running it on a warm connection.
 _CODE_BY_HASH = (
     select(AuthorizationCode).options(joinedload(AuthorizationCode.subject))
     .where(AuthorizationCode.code_hash == bindparam("code_hash"))
-)
-_REFRESH_BY_HASH = (
-    select(RefreshToken).options(joinedload(RefreshToken.grant).joinedload(Grant.subject))
-    .where(RefreshToken.token_hash == bindparam("token_hash"))
 )
 
 
@@ -140,14 +176,19 @@ def code_by_hash(code_hash: str) -> AuthorizationCode | None:
     return db.session.execute(_CODE_BY_HASH, {"code_hash": code_hash}).scalar_one_or_none()
 
 
-def refresh_by_hash(token_hash: str) -> RefreshToken | None:
-    return db.session.execute(_REFRESH_BY_HASH, {"token_hash": token_hash}).scalar_one_or_none()
+def refresh_by_hash(token_hash: str) -> RefreshRecord | None:
+    row = db.session.execute(_REFRESH_BY_HASH, {"token_hash": token_hash}).first()
+    if row is None:
+        return None
+    token_end = len(_REFRESH_COLUMNS)
+    grant_end = token_end + len(_GRANT_COLUMNS)
+    person = SubjectRecord(*row[grant_end:])
+    return RefreshRecord(*row[:token_end], grant=GrantRecord(*row[token_end:grant_end], subject=person))
 
 
 # Single-use markers, one conditional UPDATE each. Built once, on the tables rather than the mapped
 # classes, so the ORM neither searches the session for rows to update in memory nor runs its bulk
 # machinery: the caller acts on the row count alone, and its request's session ends soon after.
-_codes, _refresh_tokens = AuthorizationCode.__table__, RefreshToken.__table__
 _CLAIM_CODE = (
     update(_codes).where(_codes.c.id == bindparam("row_id"), _codes.c.used_at.is_(None))
     .values(used_at=bindparam("now", type_=UtcDateTime))
