@@ -28,9 +28,9 @@ from authlib.oauth2.rfc6749.errors import (
 from flask import current_app
 
 from idp import audit
-from idp.storage import db, utcnow
 from idp.storage import grants as grant_rows
-from idp.storage.grants import AuthorizationCode, Grant, RefreshRecord
+from idp.storage import utcnow
+from idp.storage.grants import CodeRecord, RefreshRecord
 from idp.storage.subjects import SubjectStatus
 
 from . import client_policy, logout, tokens
@@ -49,7 +49,7 @@ def _token_body(access: str, expires_in: int, scope: str, **extra: Any) -> dict[
     return body
 
 
-def _check_pkce(code: AuthorizationCode, verifier: str | None) -> None:
+def _check_pkce(code: CodeRecord, verifier: str | None) -> None:
     if code.code_challenge is None:
         if verifier is not None:
             raise InvalidGrantError("code_verifier given, but the authorization request had no challenge")
@@ -60,15 +60,15 @@ def _check_pkce(code: AuthorizationCode, verifier: str | None) -> None:
         raise InvalidGrantError("code_verifier does not match the code_challenge")
 
 
-def _redeem_code(value: str, client_id: str, now: datetime) -> AuthorizationCode:
+def _redeem_code(value: str, client_id: str, now: datetime) -> CodeRecord:
     """Claim the code for this redemption, atomically; on a second redemption revoke what the first made."""
     code = grant_rows.code_by_hash(tokens.hash_token(value))
     if code is None or code.client_id != client_id:
         raise InvalidGrantError("invalid code")
     if not grant_rows.claim_code(code.id, now):
-        db.session.refresh(code)
-        if code.grant_id is not None:
-            grant_rows.revoke_grant(code.grant_id, now)
+        grant_id = grant_rows.grant_of_code(code.id)
+        if grant_id is not None:
+            grant_rows.revoke_grant(grant_id, now)
         audit.record("code.reused", subject=code.subject, client=client_id)
         raise InvalidGrantError("code already used")
     if code.expires_at <= now:
@@ -99,17 +99,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         client: OAuthClient = self.request.client
-        code: AuthorizationCode = self.request.authorization_code
+        code: CodeRecord = self.request.authorization_code
         now = utcnow()
-        grant = Grant(gid=secrets.token_urlsafe(16), subject_id=code.subject_id, client_id=client.client_id,
-                      scope=code.scope, sid=code.sid, auth_time=code.auth_time, amr=code.amr, acr=code.acr,
-                      claims_request=code.claims_request, created_at=now,
-                      expires_at=now + timedelta(seconds=current_app.config["IDP_REFRESH_TOKEN_LIFETIME_SECONDS"]))
-        grant_rows.add(grant)
-        code.grant_id = grant.id
+        lifetime = timedelta(seconds=current_app.config["IDP_REFRESH_TOKEN_LIFETIME_SECONDS"])
+        grant = grant_rows.add_grant(code, gid=secrets.token_urlsafe(16), client_id=client.client_id,
+                                     created_at=now, expires_at=now + lifetime)
         if code.sid is not None:
-            logout.record_participation(code.sid, client.client_id, code.subject_id, now)
-        grant.subject = code.subject
+            logout.record_participation(code.sid, client.client_id, code.subject.id, now)
         access, expires_in = tokens.access_token(client.record, scope=code.scope, now=now, grant=grant)
         refresh = (tokens.refresh_token(grant, scope=code.scope, now=now)
                    if client.check_grant_type("refresh_token") else None)

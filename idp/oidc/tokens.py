@@ -18,7 +18,7 @@ from flask import current_app
 from idp.authn.levels import acr_for
 from idp.storage import grants
 from idp.storage.clients import ClientRecord
-from idp.storage.grants import Grant, GrantRecord, RefreshRecord
+from idp.storage.grants import GrantRecord, RefreshRecord
 from idp.storage.subjects import SubjectStatus
 
 from . import claims, keys
@@ -39,7 +39,7 @@ def _issuer() -> str:
 
 
 def access_token(client: ClientRecord, *, scope: str, now: datetime,
-                 grant: Grant | GrantRecord | None = None) -> tuple[str, int]:
+                 grant: GrantRecord | None = None) -> tuple[str, int]:
     """An RFC 9068 access token; with a grant it speaks for the person, without for the client itself."""
     expires_in = _lifetime("IDP_ACCESS_TOKEN_LIFETIME_SECONDS")
     body: dict[str, Any] = {
@@ -61,7 +61,7 @@ def access_token(client: ClientRecord, *, scope: str, now: datetime,
     return keys.sign(body, alg=client.access_token_signed_response_alg, typ="at+jwt"), expires_in
 
 
-def refresh_token(grant: Grant | GrantRecord, *, scope: str, now: datetime) -> str:
+def refresh_token(grant: GrantRecord, *, scope: str, now: datetime) -> str:
     value = REFRESH_PREFIX + secrets.token_urlsafe(32)
     expires_at = min(now + timedelta(seconds=_lifetime("IDP_REFRESH_TOKEN_LIFETIME_SECONDS")), grant.expires_at)
     grants.add_refresh_token(token_hash=hash_token(value), grant_id=grant.id, scope=scope, created_at=now,
@@ -85,7 +85,7 @@ def _half_hash(value: str, alg: str) -> str:
 
 @dataclass(frozen=True)
 class IdTokenInput:
-    grant: Grant | GrantRecord
+    grant: GrantRecord
     client: ClientRecord
     access_token: str
     now: datetime

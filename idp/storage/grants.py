@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, bindparam, exists, insert, select, update
-from sqlalchemy.orm import Mapped, declared_attr, joinedload, mapped_column, relationship
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from .base import Base, UtcDateTime, db
 from .logout import RevokedAccessToken
@@ -125,6 +125,25 @@ class RefreshRecord:
 
 
 @dataclass(frozen=True)
+class CodeRecord:
+    """An authorization code's row with its person, as plain values (what a code exchange checks)."""
+
+    id: int
+    client_id: str
+    redirect_uri: str
+    nonce: str | None
+    code_challenge: str | None
+    sid: str | None
+    scope: str
+    auth_time: datetime
+    amr: str
+    acr: str | None
+    claims_request: dict[str, Any] | None
+    expires_at: datetime
+    subject: SubjectRecord
+
+
+@dataclass(frozen=True)
 class AccessGrant:
     """What a presented access token's grant says now, as plain values."""
 
@@ -154,12 +173,16 @@ _REFRESH_BY_HASH = (
     .select_from(_refresh_tokens.join(_grants).join(_subjects, _subjects.c.id == _grants.c.subject_id))
     .where(_refresh_tokens.c.token_hash == bindparam("token_hash"))
 )
-# The code exchange reads the code with its person: one query, where lazy loading made two. Built
-# once: making a select with its options costs more than running it on a warm connection.
+# The code exchange reads the code with its person, and writes the grant it becomes, the same way.
+_CODE_COLUMNS = tuple(_codes.c[name] for name in list(CodeRecord.__dataclass_fields__)[:-1])
 _CODE_BY_HASH = (
-    select(AuthorizationCode).options(joinedload(AuthorizationCode.subject))
-    .where(AuthorizationCode.code_hash == bindparam("code_hash"))
+    select(*_CODE_COLUMNS, *RECORD_COLUMNS)
+    .select_from(_codes.join(_subjects, _subjects.c.id == _codes.c.subject_id))
+    .where(_codes.c.code_hash == bindparam("code_hash"))
 )
+_INSERT_GRANT = insert(_grants).returning(_grants.c.id)
+_GRANT_OF_CODE = select(_codes.c.grant_id).where(_codes.c.id == bindparam("code_id"))
+_LINK_CODE = update(_codes).where(_codes.c.id == bindparam("code_id")).values(grant_id=bindparam("grant_id"))
 
 
 def grant_of_access_token(gid: str, jti: str) -> tuple[AccessGrant | None, bool]:
@@ -172,8 +195,30 @@ def grant_of_access_token(gid: str, jti: str) -> tuple[AccessGrant | None, bool]
     return AccessGrant(scope, revoked_at is not None, SubjectRecord(*person)), bool(jti_revoked)
 
 
-def code_by_hash(code_hash: str) -> AuthorizationCode | None:
-    return db.session.execute(_CODE_BY_HASH, {"code_hash": code_hash}).scalar_one_or_none()
+def code_by_hash(code_hash: str) -> CodeRecord | None:
+    row = db.session.execute(_CODE_BY_HASH, {"code_hash": code_hash}).first()
+    if row is None:
+        return None
+    split = len(_CODE_COLUMNS)
+    return CodeRecord(*row[:split], subject=SubjectRecord(*row[split:]))
+
+
+def grant_of_code(code_id: int) -> int | None:
+    """The id of the grant the code's first redemption made (read again: a concurrent one may have)."""
+    return db.session.execute(_GRANT_OF_CODE, {"code_id": code_id}).scalar_one_or_none()
+
+
+def add_grant(code: CodeRecord, *, gid: str, client_id: str, created_at: datetime,
+              expires_at: datetime) -> GrantRecord:
+    """The grant a code's redemption makes, recorded on the code (a second redemption revokes it)."""
+    values = {"gid": gid, "subject_id": code.subject.id, "client_id": client_id, "scope": code.scope,
+              "sid": code.sid, "auth_time": code.auth_time, "amr": code.amr, "acr": code.acr,
+              "claims_request": code.claims_request, "created_at": created_at, "expires_at": expires_at}
+    grant_id = db.session.execute(_INSERT_GRANT, values).scalar_one()
+    db.session.execute(_LINK_CODE, {"code_id": code.id, "grant_id": grant_id})
+    return GrantRecord(id=grant_id, gid=gid, client_id=client_id, scope=code.scope, sid=code.sid,
+                       auth_time=code.auth_time, amr=code.amr, acr=code.acr, claims_request=code.claims_request,
+                       expires_at=expires_at, revoked_at=None, subject=code.subject)
 
 
 def refresh_by_hash(token_hash: str) -> RefreshRecord | None:
