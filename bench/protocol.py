@@ -256,8 +256,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=4, help="WSGI threads per worker (default 4)")
     parser.add_argument("--totp-people", type=int, default=600, help="citizens with TOTP (default 600)")
     parser.add_argument("--officials", type=int, default=600, help="officials with TOTP in the slapd (default 600)")
-    parser.add_argument("--argon2-memory-kib", type=int, default=config.IDP_ARGON2_MEMORY_KIB)
-    parser.add_argument("--argon2-time-cost", type=int, default=config.IDP_ARGON2_TIME_COST)
+    parser.add_argument("--argon2-memory-kib", type=int, default=config.IDP_ARGON2_MEMORY_KIB,
+                        help="argon2id memory of dangnhap's hashes and of the limit (default: config.py's)")
+    parser.add_argument("--argon2-time-cost", type=int, default=config.IDP_ARGON2_TIME_COST,
+                        help="argon2id passes, likewise")
     parser.add_argument("--deadline", type=int, default=1800, help="give up after this many seconds")
     args = parser.parse_args(argv)
 

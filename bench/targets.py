@@ -80,7 +80,10 @@ def dangnhap(kind: str, work: Path, slapd: Slapd | None, args: argparse.Namespac
              log: IO[bytes]) -> Iterator[Target]:
     clients = seed.Clients.generate()
     config: dict[str, Any] = {"IDP_SECRET_KEY": secrets.token_urlsafe(32), "IDP_DATA_KEY": secrets.token_urlsafe(32),
-                              "IDP_INSTANCE_PATH": str(work / "instance")}
+                              "IDP_INSTANCE_PATH": str(work / "instance"),
+                              # The parameters the limit is measured with: the seed hashes with them, the server checks.
+                              "IDP_ARGON2_MEMORY_KIB": args.argon2_memory_kib,
+                              "IDP_ARGON2_TIME_COST": args.argon2_time_cost}
     if slapd is not None:
         config.update(directory_settings(slapd, tls="starttls", IDP_LDAP_TIMEOUT=5.0))
     port = free_port()
