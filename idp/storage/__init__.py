@@ -98,9 +98,9 @@ def reads_only() -> None:
     more round trips (BEGIN, then ROLLBACK when the connection went back to the pool): measured,
     1,018–1,050 userinfo/s against 799–943, with PostgreSQL using a third of the CPU. SQLite has no
     round trips to save, and switching its isolation level and back cost 16% more instructions per
-    userinfo (callgrind), so it is left alone. Call this before the request's first
-    statement; a write after it would not be atomic, which is why only views that cannot write call
-    it (tests/oidc/test_query_counts.py lists what they run). A session that has already begun (a
+    userinfo (callgrind), so it is left alone. Call this before the request's first statement; a
+    write after it would not be atomic, which is why only views that cannot write call it
+    (tests/oidc/test_query_counts.py lists what they run). A session that has already begun (a
     test's app context spanning requests) is left as it is.
     """
     session = db.session()

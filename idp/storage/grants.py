@@ -8,11 +8,24 @@ refresh tokens are stored only as SHA-256 hashes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, bindparam, exists, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    ForeignKey,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    bindparam,
+    exists,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from .base import Base, UtcDateTime, db
@@ -157,6 +170,13 @@ class AccessGrant:
 # about a fifth of a userinfo request (callgrind: 2,472k → 1,984k instructions per request).
 _grants, _subjects = Grant.__table__, Subject.__table__
 _codes, _refresh_tokens = AuthorizationCode.__table__, RefreshToken.__table__
+
+
+def _columns(table: Table, record: type) -> tuple[Column[Any], ...]:
+    """The table's columns for the record's fields, in order, but the last (the record it nests)."""
+    return tuple(table.c[field.name] for field in fields(record)[:-1])
+
+
 _ACCESS_GRANT = (
     select(_grants.c.scope, _grants.c.revoked_at, *RECORD_COLUMNS,
            exists().where(RevokedAccessToken.__table__.c.jti == bindparam("jti")))
@@ -166,15 +186,15 @@ _ACCESS_GRANT = (
 # A refresh token is read with its grant and person on every refresh, introspection and revocation of
 # one, in one query of plain columns (callgrind, refresh in process: 4,434k → 3,796k instructions
 # outside cryptography, against loading three ORM objects).
-_REFRESH_COLUMNS = tuple(_refresh_tokens.c[name] for name in list(RefreshRecord.__dataclass_fields__)[:-1])
-_GRANT_COLUMNS = tuple(_grants.c[name] for name in list(GrantRecord.__dataclass_fields__)[:-1])
+_REFRESH_COLUMNS = _columns(_refresh_tokens, RefreshRecord)
+_GRANT_COLUMNS = _columns(_grants, GrantRecord)
 _REFRESH_BY_HASH = (
     select(*_REFRESH_COLUMNS, *_GRANT_COLUMNS, *RECORD_COLUMNS)
     .select_from(_refresh_tokens.join(_grants).join(_subjects, _subjects.c.id == _grants.c.subject_id))
     .where(_refresh_tokens.c.token_hash == bindparam("token_hash"))
 )
 # The code exchange reads the code with its person, and writes the grant it becomes, the same way.
-_CODE_COLUMNS = tuple(_codes.c[name] for name in list(CodeRecord.__dataclass_fields__)[:-1])
+_CODE_COLUMNS = _columns(_codes, CodeRecord)
 _CODE_BY_HASH = (
     select(*_CODE_COLUMNS, *RECORD_COLUMNS)
     .select_from(_codes.join(_subjects, _subjects.c.id == _codes.c.subject_id))
