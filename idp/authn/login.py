@@ -17,7 +17,6 @@ from idp.identity import ldap, linking, local, routing
 from idp.mfa import policy as mfa_policy
 from idp.storage import transaction, utcnow
 from idp.storage.clients import ClientRecord
-from idp.storage.sessions import SsoSession
 from idp.storage.subjects import Subject, SubjectStatus
 
 from . import passwords, sso, throttle
@@ -53,7 +52,7 @@ class Attempt:
 @dataclass(frozen=True)
 class Result:
     outcome: Outcome
-    session: SsoSession | None = None
+    sid: str | None = None  # of the session started (SIGNED_IN or SECOND_FACTOR)
     token: str | None = None
     throttle: throttle.Verdict = throttle.ALLOWED
 
@@ -115,14 +114,14 @@ def _signed_in(attempt: Attempt, account: str, subject: Subject, now: datetime,
             previous = sso.resume(attempt.previous_token, now)
             if previous is not None:
                 sso.end(previous, reason="replaced")
-        session, token = sso.start(subject, amr=["pwd"], now=now, ip=attempt.ip, user_agent=attempt.user_agent,
+        sid, token = sso.start(subject, amr=["pwd"], now=now, ip=attempt.ip, user_agent=attempt.user_agent,
                                    pending_factor=owed)
         if owed is None:
-            audit.record("login.success", subject=subject, ip=attempt.ip, amr="pwd", sid=session.sid)
+            audit.record("login.success", subject=subject, ip=attempt.ip, amr="pwd", sid=sid)
         else:
             audit.record("login.password_ok", subject=subject, ip=attempt.ip, second_factor=owed,
                          reason=requirement.reason.value)
-    return Result(Outcome.SIGNED_IN if owed is None else Outcome.SECOND_FACTOR, session=session, token=token)
+    return Result(Outcome.SIGNED_IN if owed is None else Outcome.SECOND_FACTOR, sid=sid, token=token)
 
 
 def sign_in(attempt: Attempt) -> Result:

@@ -43,14 +43,13 @@ def hash_token(token: str) -> str:
 
 
 def start(subject: Subject, *, amr: list[str], now: datetime, ip: str | None,
-          user_agent: str | None, pending_factor: str | None = None) -> tuple[SsoSession, str]:
-    """Create a session for ``subject``; returns the row and the cookie secret (shown only here)."""
-    token = secrets.token_urlsafe(32)
-    row = SsoSession(token_hash=hash_token(token), sid=sessions.new_sid(), subject_id=subject.id, created_at=now,
-                     last_seen_at=now, expires_at=now + lifetimes().absolute, auth_time=now, amr=" ".join(amr),
-                     pending_factor=pending_factor, ip_address=ip, user_agent=(user_agent or "")[:255] or None)
-    sessions.add(row)
-    return row, token
+          user_agent: str | None, pending_factor: str | None = None) -> tuple[str, str]:
+    """Create a session for ``subject``; returns its sid and the cookie secret (shown only here)."""
+    token, sid = secrets.token_urlsafe(32), sessions.new_sid()
+    sessions.add(token_hash=hash_token(token), sid=sid, subject_id=subject.id, created_at=now,
+                 expires_at=now + lifetimes().absolute, amr=" ".join(amr), pending_factor=pending_factor,
+                 ip_address=ip, user_agent=(user_agent or "")[:255] or None)
+    return sid, token
 
 
 def add_factor(row: SsoSession, methods: list[str], now: datetime) -> None:

@@ -50,7 +50,7 @@ def verify_password(subject: Subject | None, password: str) -> bool:
 
     A right password hashed with outdated parameters is re-hashed in the caller's transaction.
     """
-    stored = subjects.get_password(subject.id) if subject is not None else None
+    stored = subject.password if subject is not None else None
     if subject is None or stored is None:
         passwords.burn(password)
         return False

@@ -96,8 +96,8 @@ def login_submit() -> Response | tuple[str, int]:
     session.pop("csrf_token", None)
     if result.outcome == login.Outcome.SECOND_FACTOR:
         response = redirect(url_for("portal.second_factor_page", interaction=row.uid if row else None))
-    elif row is not None and result.session is not None:
-        interactions.record_sign_in(row, result.session.sid)
+    elif row is not None and result.sid is not None:
+        interactions.record_sign_in(row, result.sid)
         response = redirect(url_for("oidc.resume", uid=row.uid))
     else:
         response = redirect(safe_next(request.form.get("next")) or url_for("portal.account"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, bindparam, select
+from sqlalchemy import ForeignKey, String, bindparam, insert, select
 from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 
 from .base import Base, UtcDateTime, db
@@ -52,10 +52,18 @@ def find_by_token_hash(token_hash: str) -> SsoSession | None:
     return db.session.execute(_BY_TOKEN_HASH, {"token_hash": token_hash}).scalar_one_or_none()
 
 
-def add(row: SsoSession) -> None:
-    """Written at the caller's next statement or commit (the sign-in's audit event), not by a flush of
-    its own; the caller sets ``sid`` when it makes the row."""
-    db.session.add(row)
+# Every sign-in writes one and reads nothing back in that request (the caller made the secret and
+# the sid): an INSERT of its values, without the ORM's unit of work and its fetching of the new id.
+_INSERT = insert(SsoSession.__table__)
+
+
+def add(*, token_hash: str, sid: str, subject_id: int, created_at: datetime, expires_at: datetime,
+        amr: str, pending_factor: str | None, ip_address: str | None, user_agent: str | None) -> None:
+    """A new session, active and authenticated at ``created_at``."""
+    db.session.execute(_INSERT, {
+        "token_hash": token_hash, "sid": sid, "subject_id": subject_id, "created_at": created_at,
+        "last_seen_at": created_at, "expires_at": expires_at, "auth_time": created_at, "amr": amr,
+        "pending_factor": pending_factor, "ip_address": ip_address, "user_agent": user_agent})
 
 
 def delete_session(row: SsoSession) -> None:

@@ -59,6 +59,8 @@ class Subject(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
     org_unit: Mapped[OrgUnit | None] = relationship()
+    # Read-only: the sign-in query loads it with the identity; set_password writes the row itself.
+    password: Mapped[LocalPassword | None] = relationship(viewonly=True)
 
 
 @dataclass(frozen=True)
@@ -122,13 +124,13 @@ class LocalPassword(Base):
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
-# Built once: every sign-in looks the identifier up.
-_IDENTITY = (select(Identity).options(joinedload(Identity.subject))
+# Built once: every sign-in looks the identifier up, then checks the password.
+_IDENTITY = (select(Identity).options(joinedload(Identity.subject).joinedload(Subject.password))
              .where(Identity.source == bindparam("source"), Identity.external_id == bindparam("external_id")))
 
 
 def find_identity(source: str, external_id: str) -> Identity | None:
-    """The identity with its subject (every sign-in reads both: one query, not two)."""
+    """The identity with its subject and password (every sign-in reads all three: one query, not three)."""
     return db.session.execute(_IDENTITY, {"source": source, "external_id": external_id}).scalar_one_or_none()
 
 

@@ -229,9 +229,8 @@ def test_sign_in_within_an_authorization_request(app: Flask, warm: dict[str, Any
     assert interaction == login_page == ["SELECT interaction"]
     assert sign_in == [
         "SELECT interaction",
-        "SELECT identity",  # the ID number's identity, with its person (joined)
+        "SELECT identity",  # the ID number's identity, with its person and password hash (joined)
         "SELECT login_throttle",  # the account's and the client IP's failure counters, one query
-        "SELECT local_password",
         "SELECT subject",  # second-factor policy: TOTP enrolment and roles, one query
         # No failures on record: none to forget.
         "INSERT sso_session",
