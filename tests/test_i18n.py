@@ -8,6 +8,7 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
+from flask import Flask, render_template_string
 from flask.testing import FlaskClient
 
 from tests.helpers.forms import sign_in, sign_out
@@ -86,6 +87,23 @@ def _source_messages() -> set[str]:
         ):
             found.add(message[0] if isinstance(message, tuple) else message)
     return found
+
+
+_TEMPLATE = ('{{ _("Sign in") }}|'
+             '{{ ngettext("Too many attempts. Please wait %(num)d second and try again.",'
+             ' "Too many attempts. Please wait %(num)d seconds and try again.", 3) }}')
+
+
+@pytest.mark.parametrize(("locale", "expected"), [
+    ("vi", "Đăng nhập|Bạn đã thử quá nhiều lần. Vui lòng đợi 3 giây rồi thử lại."),
+    ("en", "Sign in|Too many attempts. Please wait 3 seconds and try again."),
+])
+def test_templates_translate_with_the_page_catalogue_or_without_it(app: Flask, locale: str, expected: str) -> None:
+    """Pages read the catalogue the context processor put in their context; a template rendered
+    straight from the environment (no context processor) looks it up itself, with the same result."""
+    with app.test_request_context(f"/?ui_locales={locale}"):
+        assert render_template_string(_TEMPLATE) == expected
+        assert app.jinja_env.from_string(_TEMPLATE).render() == expected
 
 
 def test_every_translatable_string_has_a_vietnamese_translation() -> None:
