@@ -62,14 +62,17 @@ def print_report(report: dict[str, Any]) -> None:
     limit = report["argon2_verifications_per_second"]
     print(f"\nargon2id limit on one core: {limit:.0f} verifications/s at the start "
           f"({report['argon2']['memory_kib']} KiB, t={report['argon2']['time_cost']}, p=1); each sign-in "
-          "scenario against the limit measured just before it:")
+          "scenario against the limit measured just before it, and the argon2id thread's share of the "
+          "server's CPU in the same window (the same share measured without a second window):")
     for target in dangnhaps:
         for scenario in SCENARIOS:
             row = by.get((target, scenario.name))
             ceiling = row.get("argon2_limit_per_second") if row else None
             if row and row.get("ops_per_second") and ceiling:
+                hashing = row.get("busiest_thread_cpu_share")
                 print(f"  {target}: {scenario.name:<28} {row['ops_per_second']:>5.0f}/s of {ceiling:.0f}/s "
-                      f"= {100 * row['ops_per_second'] / ceiling:.0f}%")
+                      f"= {100 * row['ops_per_second'] / ceiling:.0f}%"
+                      + (f"; hashing {100 * hashing:.0f}% of the server's CPU" if hashing else ""))
     busy = [r for r in rows if r.get("busy")]
     if busy:
         print(f"\n{len(busy)} measurement(s) ran while other work used more than {BUSY_CORES:.0%} of a core: "

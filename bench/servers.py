@@ -32,7 +32,8 @@ def pinned(command: list[str], cpu: int) -> list[str]:
     return command
 
 
-def _stat(pid: int) -> list[str] | None:
+def _stat(pid: int | str) -> list[str] | None:
+    """Fields of /proc/<pid>/stat (``pid`` may be "<pid>/task/<tid>" for one thread)."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -44,6 +45,16 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of one process (0 when it has gone)."""
     fields = _stat(pid)
     return (int(fields[11]) + int(fields[12])) / _TICKS if fields else 0.0
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """User + system CPU time of each thread of one process, by thread id."""
+    try:
+        tids = [int(entry.name) for entry in Path(f"/proc/{pid}/task").iterdir()]
+    except OSError:
+        return {}
+    times = {tid: _stat(f"{pid}/task/{tid}") for tid in tids}
+    return {tid: (int(f[11]) + int(f[12])) / _TICKS for tid, f in times.items() if f}
 
 
 def rss_mib(pid: int) -> float:
@@ -100,6 +111,11 @@ class Server:
 
     def cpu_seconds(self) -> float:
         return sum(cpu_seconds(pid) for pid in descendants(self.process.pid))
+
+    def thread_cpu_seconds(self) -> dict[int, float]:
+        """CPU time of every thread of every process of the server, by thread id."""
+        return {tid: seconds for pid in descendants(self.process.pid)
+                for tid, seconds in thread_cpu_seconds(pid).items()}
 
     def worker_rss_mib(self) -> float:
         """The largest process (granian: the largest worker; node: its one process)."""
