@@ -217,7 +217,7 @@ def run_sequence(scenario: Scenario, target: Target, args: argparse.Namespace) -
     row = _row(scenario, target, before, after, load_after - load_before, ops=result["ops"],
                seconds=result["seconds"], p50_ms=result["latencies"]["p50_ms"],
                p99_ms=result["latencies"]["p99_ms"], errors=result["errors"], error_sample=result["error_sample"])
-    if scenario.kind in ("sign-in", "flow"):
+    if scenario.hashes_passwords:
         row["busiest_thread_cpu_share"] = round(busiest_thread_share(before, after), 3)
     row["codes_minted"] = result.get("codes_minted", 0)
     row["waited_for_totp_seconds"] = result.get("waited_for_totp_seconds", 0.0)
@@ -320,8 +320,8 @@ def main(argv: list[str] | None = None) -> int:
                             run = run_fixed if scenario.kind == "fixed" else run_sequence
                             # A sign-in's share of the argon2id limit compares two rates: measure the
                             # limit right before, so that both see the machine in the same state.
-                            signs_in = name != "node" and scenario.kind in ("sign-in", "flow")
-                            limit = argon2_limit(args) if signs_in else None
+                            hashes = name != "node" and scenario.hashes_passwords
+                            limit = argon2_limit(args) if hashes else None
                             row = run(scenario, target, args)
                             if limit is not None:
                                 row["argon2_limit_per_second"] = round(limit, 1)

@@ -7,6 +7,7 @@ import threading
 import time
 
 from bench.protocol import Sample, busiest_thread_share
+from bench.scenarios import SCENARIOS
 from bench.servers import thread_cpu_seconds
 
 
@@ -42,3 +43,9 @@ def test_busiest_thread_share_is_against_the_whole_server() -> None:
     after = Sample(10.0, server=20.0, database=0.0, machine=0.0, server_threads={1: 5.0, 2: 13.0, 3: 2.0})
     assert busiest_thread_share(before, after) == 0.8
     assert busiest_thread_share(after, after) == 0.0
+
+
+def test_only_citizen_sign_ins_are_measured_against_argon2id() -> None:
+    hashing = {s.name for s in SCENARIOS if s.hashes_passwords}
+    assert hashing == {"citizen sign-in page ×4", "citizen sign-in flow ×1", "citizen sign-in flow ×4",
+                       "citizen sign-in + TOTP ×4"}  # officials bind to the directory; the rest sign nobody in
