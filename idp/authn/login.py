@@ -115,7 +115,7 @@ def _signed_in(attempt: Attempt, account: str, subject: Subject, now: datetime,
             if previous is not None:
                 sso.end(previous, reason="replaced")
         sid, token = sso.start(subject, amr=["pwd"], now=now, ip=attempt.ip, user_agent=attempt.user_agent,
-                                   pending_factor=owed)
+                               pending_factor=owed)
         if owed is None:
             audit.record("login.success", subject=subject, ip=attempt.ip, amr="pwd", sid=sid)
         else:
