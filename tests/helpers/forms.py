@@ -10,11 +10,24 @@ from werkzeug.test import TestResponse
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def csrf_token(client: FlaskClient, path: str = "/login") -> str:
-    page = client.get(path)
-    match = _CSRF.search(page.get_data(as_text=True))
-    assert match, f"no CSRF token on {path}"
+def csrf_token_in(body: str) -> str:
+    """The CSRF token a form page carries."""
+    match = _CSRF.search(body)
+    assert match, "no CSRF token on the page"
     return match.group(1)
+
+
+def csrf_token(client: FlaskClient, path: str = "/login") -> str:
+    return csrf_token_in(client.get(path).get_data(as_text=True))
+
+
+def without_csrf_token(body: str) -> str:
+    """The page with its CSRF token blanked, for comparing two pages.
+
+    The token is signed with the second it was issued, so two requests that straddle a second
+    carry different tokens on otherwise identical pages.
+    """
+    return _CSRF.sub('name="csrf_token" value=""', body)
 
 
 def sign_in(client: FlaskClient, identifier: str, password: str, *, form_page: str = "/login",

@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from idp.storage import audit_events
-from tests.helpers.forms import sign_in
+from tests.helpers.forms import csrf_token_in, sign_in
 from tests.helpers.oidc import (
     REDIRECT_URI,
     authorize_params,
@@ -163,7 +163,7 @@ def test_select_account_offers_the_current_account(client: FlaskClient, rp, citi
     response = _authorize(client, rp, prompt="select_account")
     page = client.get(response.headers["Location"])
     assert "Nguyễn Văn An" in page.get_data(as_text=True) and "Dùng tài khoản khác" in page.get_data(as_text=True)
-    token = page.get_data(as_text=True).split('name="csrf_token" value="')[1].split('"')[0]
+    token = csrf_token_in(page.get_data(as_text=True))
     uid = response.headers["Location"].split("/interaction/")[1].split("?")[0]
     chosen = client.post(f"/interaction/{uid}/select", data={"csrf_token": token, "choice": "continue"})
     assert "code" in redirect_params(drive(client, chosen))
