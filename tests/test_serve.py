@@ -18,6 +18,7 @@ from tests.helpers.slapd import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 START_SECONDS = 60  # a generous bound for a loaded machine; the server usually answers within 2 s
+LOG_SECONDS = 10
 
 
 def _get(url: str) -> int:
@@ -56,10 +57,15 @@ def served(tmp_path: Path):
 def test_serves_the_app_and_logs_paths_without_query_strings(served) -> None:
     url, process, log = served
     assert _get(f"{url}/.well-known/openid-configuration?code=secret-code-value") == 200
+    line = '"GET /.well-known/openid-configuration HTTP/1.1" 200'
+    # The worker logs a request after its response has gone out: wait for the line before stopping.
+    deadline = time.monotonic() + LOG_SECONDS
+    while line not in log.read_text(errors="replace") and time.monotonic() < deadline:
+        time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
     text = log.read_text(errors="replace")
-    assert '"GET /.well-known/openid-configuration HTTP/1.1" 200' in text
+    assert line in text
     assert "secret-code-value" not in text
 
 
