@@ -23,8 +23,10 @@ LAN = data.OFFICIALS_BY_UID["lan.nt"]
 UNAVAILABLE = "Hệ thống danh bạ tạm thời không khả dụng, vui lòng thử lại sau."
 TIMEOUT = 1.0  # IDP_LDAP_TIMEOUT
 RETRY = 0.5  # IDP_LDAP_RETRY_SECONDS of the recovery test (30 s otherwise: a failed server stays resting)
-# What a sign-in costs besides waiting for the directory (Flask, the database, two LDAP binds).
-MARGIN = 0.5
+# What a sign-in may cost besides waiting for the directory (Flask, the database, two LDAP binds):
+# usually about 0.2 s, but this machine is shared. Just under one timeout, so the bounds still tell
+# one timeout waited from two.
+MARGIN = 0.9 * TIMEOUT
 
 
 @pytest.fixture
