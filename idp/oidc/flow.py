@@ -46,6 +46,7 @@ class Interact:
     uid: str
     prompt: str
     ui_locales: str | None
+    login_hint: str | None
 
 
 Decision = Untrusted | ToClient | Interact
@@ -80,7 +81,7 @@ def _decide(request: AuthorizationRequest, client: ClientRecord, session: SsoSes
     else:
         interactions.set_prompt(interaction, prompt)
         uid = interaction.uid
-    return Interact(uid, prompt, request.ui_locales)
+    return Interact(uid, prompt, request.ui_locales, request.login_hint)
 
 
 def authorize(params: MultiDict[str, str], session: SsoSession | None) -> Decision:

@@ -1,7 +1,7 @@
 """Interactions: an authorization request parked while the person signs in, chooses or consents.
 
-The portal calls the ``record_*`` functions when a step is done, then sends the browser to
-``/authorize/resume/<uid>``; the protocol re-evaluates the prompt policy from there.
+The portal calls the ``record_*`` functions when a step is done, then ``flow.resume`` in the same
+request: the protocol re-evaluates the prompt policy, and the page's response carries its answer.
 """
 
 from __future__ import annotations

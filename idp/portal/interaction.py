@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
 from idp.oidc import flow, interactions, prompt_policy
-from idp.oidc.endpoints import answer
+from idp.oidc.endpoints import answer, interaction_page
 from idp.web import sso_cookie
 
 from . import bp
@@ -26,10 +26,6 @@ SCOPE_DESCRIPTIONS = {
 }
 
 
-def _resume(uid: str) -> Response:
-    return redirect(url_for("oidc.resume", uid=uid))
-
-
 def _gone() -> tuple[str, int]:
     return render_template("oidc/untrusted.html", reason="interaction_expired"), 400
 
@@ -41,11 +37,10 @@ def interaction(uid: str) -> Response | tuple[str, int] | str:
         return _gone()
     row, auth_request, client = parked
     session = sso_cookie.current()
-    if row.prompt == prompt_policy.LOGIN or session is None:
-        return redirect(url_for("portal.login_page", interaction=uid, login_hint=auth_request.login_hint,
-                                ui_locales=auth_request.ui_locales))
-    if row.prompt == prompt_policy.SECOND_FACTOR:
-        return redirect(url_for("portal.second_factor_page", interaction=uid))
+    prompt = prompt_policy.LOGIN if session is None else row.prompt
+    if prompt in (prompt_policy.LOGIN, prompt_policy.SECOND_FACTOR):
+        return redirect(interaction_page(uid, prompt, login_hint=auth_request.login_hint,
+                                         ui_locales=auth_request.ui_locales))
     if row.prompt == prompt_policy.SELECT_ACCOUNT:
         return render_template("portal/select_account.html", uid=uid, client=client, subject=session.subject)
     scopes = [SCOPE_DESCRIPTIONS[s] for s in sorted(auth_request.consent_scopes(), key=list(SCOPE_DESCRIPTIONS).index)]
@@ -58,9 +53,10 @@ def select_account(uid: str) -> Response | tuple[str, int]:
     if parked is None:
         return _gone()
     row = parked[0]
-    if request.form.get("choice") == "continue" and sso_cookie.current() is not None:
+    session = sso_cookie.current()
+    if request.form.get("choice") == "continue" and session is not None:
         interactions.record_account_selected(row)
-        return _resume(uid)
+        return answer(flow.resume(uid, session))
     interactions.set_prompt(row, prompt_policy.LOGIN)
     return redirect(url_for("portal.login_page", interaction=uid))
 
@@ -76,4 +72,4 @@ def consent(uid: str) -> Response | tuple[str, int]:
     if session is None:
         return redirect(url_for("portal.interaction", uid=uid))
     interactions.record_consent(parked[0], session.subject)
-    return _resume(uid)
+    return answer(flow.resume(uid, session))

@@ -18,6 +18,7 @@ from werkzeug.wrappers import Response
 from idp.authn import login, second_factor
 from idp.mfa import NoPendingEnrolment, Outcome, VerifyResult, WrongCode, totp
 from idp.oidc import flow, interactions
+from idp.oidc.endpoints import answer
 from idp.storage.sessions import SsoSession
 from idp.web import client, sso_cookie
 
@@ -36,15 +37,15 @@ def _session() -> SsoSession | None:
     return sso_cookie.current_including_pending()
 
 
-def _done(session: SsoSession) -> Response:
-    """Where to go once the factor is passed: back to the application's request, or the account."""
+def _done(session: SsoSession) -> Response | tuple[str, int]:
+    """Where to go once the factor is passed: back to the application with its answer, or the account."""
     uid = _uid()
     if uid is None:
         return redirect(url_for("portal.account"))
     parked = flow.parked(uid)
     if parked is not None and session.pending_factor is None:
         interactions.record_sign_in(parked[0], session.sid)
-    return redirect(url_for("oidc.resume", uid=uid))
+    return answer(flow.resume(uid, sso_cookie.current()))
 
 
 def _error(result: VerifyResult) -> tuple[str, int]:
@@ -89,7 +90,7 @@ def second_factor_submit() -> Response | tuple[str, int]:
 
 
 @bp.get("/login/second-factor/continue")
-def second_factor_continue() -> Response:
+def second_factor_continue() -> Response | tuple[str, int]:
     session = _session()
     if session is None:
         return redirect(url_for("portal.login_page"))

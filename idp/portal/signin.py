@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from flask import redirect, render_template, request, session, url_for
+from flask import make_response, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from werkzeug.wrappers import Response
@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response
 from idp.authn import login
 from idp.oidc import flow, interactions
 from idp.oidc.authorization import AuthorizationRequest
+from idp.oidc.endpoints import answer
 from idp.storage.clients import ClientRecord
 from idp.storage.interactions import Interaction
 from idp.web import client, sso_cookie
@@ -98,7 +99,7 @@ def login_submit() -> Response | tuple[str, int]:
         response = redirect(url_for("portal.second_factor_page", interaction=row.uid if row else None))
     elif row is not None and result.sid is not None:
         interactions.record_sign_in(row, result.sid)
-        response = redirect(url_for("oidc.resume", uid=row.uid))
+        response = make_response(answer(flow.resume(row.uid, sso_cookie.adopt(result.token))))
     else:
         response = redirect(safe_next(request.form.get("next")) or url_for("portal.account"))
     sso_cookie.set_cookie(response, result.token)

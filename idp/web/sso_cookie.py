@@ -33,13 +33,24 @@ def current() -> SsoSession | None:
 def current_including_pending() -> SsoSession | None:
     """The live SSO session of this browser, complete or not, looked up at most once per request."""
     if _CACHE_KEY not in request.environ:
-        token = raw_token()
-        found = None
-        if token:
-            with transaction():
-                found = sso.resume(token, utcnow())
-        request.environ[_CACHE_KEY] = found
+        _look_up(raw_token())
     return request.environ[_CACHE_KEY]
+
+
+def adopt(token: str) -> SsoSession | None:
+    """Make the session this response has just started (its cookie is not set yet) the request's
+    current one, so that the rest of the request acts for it: a sign-in within an authorization
+    request answers the application in the same response."""
+    _look_up(token)
+    return current()
+
+
+def _look_up(token: str | None) -> None:
+    found = None
+    if token:
+        with transaction():
+            found = sso.resume(token, utcnow())
+    request.environ[_CACHE_KEY] = found
 
 
 def set_cookie(response: Response, token: str) -> None:

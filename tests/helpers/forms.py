@@ -10,6 +10,12 @@ from werkzeug.test import TestResponse
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
+def hidden_value(body: str, name: str) -> str | None:
+    """The value of the form field ``name`` on the page (None when there is none)."""
+    match = re.search(rf'name="{name}" value="([^"]*)"', body)
+    return match.group(1) if match else None
+
+
 def csrf_token_in(body: str) -> str:
     """The CSRF token a form page carries."""
     match = _CSRF.search(body)

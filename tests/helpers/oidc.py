@@ -16,7 +16,7 @@ from werkzeug.test import TestResponse
 from idp.oidc import client_registry, keys
 from idp.storage.clients import Client
 
-from .forms import sign_in
+from .forms import hidden_value, sign_in
 
 REDIRECT_URI = "https://portal.example.vn/callback"
 
@@ -67,17 +67,24 @@ def authorize_params(client: RegisteredClient, **overrides: str | None) -> dict[
     return {k: v for k, v in params.items() if v is not None}
 
 
+def interaction_uid(location: str) -> str:
+    """The parked request's uid in a redirect to the sign-in form or to an interaction page."""
+    if "/interaction/" in location:
+        return location.split("/interaction/")[1].split("?")[0]
+    return parse_qs(urlsplit(location).query)["interaction"][0]
+
+
+def asks_to_sign_in(response: TestResponse) -> bool:
+    """The authorization endpoint sent the browser to the sign-in form, for a parked request."""
+    return response.status_code == 302 and response.headers["Location"].startswith("/login?interaction=")
+
+
 def redirect_params(response: TestResponse) -> dict[str, str]:
     """The query parameters of a redirect to the client (single values)."""
     assert response.status_code == 302, response.get_data(as_text=True)[:500]
     location = response.headers["Location"]
     assert location.startswith(REDIRECT_URI), location
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
-
-
-def _hidden(body: str, name: str) -> str | None:
-    match = re.search(rf'name="{name}" value="([^"]*)"', body)
-    return match.group(1) if match else None
 
 
 def drive(client: FlaskClient, response: TestResponse, person: Any = None, decision: str = "allow",
@@ -94,10 +101,10 @@ def drive(client: FlaskClient, response: TestResponse, person: Any = None, decis
             response = client.get(location)
             continue
         body = response.get_data(as_text=True)
-        token = _hidden(body, "csrf_token")
+        token = hidden_value(body, "csrf_token")
         if person is not None and 'name="password"' in body:
             data = {"csrf_token": token, "identifier": person.id_number, "password": person.password}
-            if (uid := _hidden(body, "interaction")) is not None:
+            if (uid := hidden_value(body, "interaction")) is not None:
                 data["interaction"] = uid
             response = client.post("/login", data=data)
         elif 'name="decision"' in body:

@@ -21,6 +21,7 @@ from werkzeug.test import TestResponse
 from idp.identity import ldap
 from idp.storage import subjects
 from tests.helpers import directory_data as data
+from tests.helpers.forms import hidden_value
 from tests.helpers.jwt_client import bearer
 from tests.helpers.oidc import (
     RegisteredClient,
@@ -46,17 +47,12 @@ class Person:
     recovery_codes: list[str] = field(default_factory=list)
 
 
-def _hidden(body: str, name: str) -> str | None:
-    match = re.search(rf'name="{name}" value="([^"]*)"', body)
-    return match.group(1) if match else None
-
-
 def second_factor(client: FlaskClient, response: TestResponse, person: Person) -> TestResponse:
     """Pass the second factor as the official would; returns the response that resumes the flow."""
     while response.status_code == 302 and response.headers["Location"].startswith("/login/"):
         response = client.get(response.headers["Location"])
     body = response.get_data(as_text=True)
-    form = {"csrf_token": _hidden(body, "csrf_token"), "interaction": _hidden(body, "interaction")}
+    form = {"csrf_token": hidden_value(body, "csrf_token"), "interaction": hidden_value(body, "interaction")}
     if person.key is None:
         assert 'id="secret-key"' in body, body[:500]
         person.key = re.search(r'id="secret-key">([^<]+)<', body).group(1).replace(" ", "")

@@ -12,9 +12,11 @@ from idp.storage import audit_events
 from tests.helpers.forms import csrf_token_in, sign_in
 from tests.helpers.oidc import (
     REDIRECT_URI,
+    asks_to_sign_in,
     authorize_params,
     code_flow,
     drive,
+    interaction_uid,
     pkce,
     redirect_params,
     register_client,
@@ -39,10 +41,14 @@ def test_signed_in_person_gets_a_code_without_any_page(client: FlaskClient, rp, 
 
 
 def test_unauthenticated_request_goes_to_the_sign_in_page(client: FlaskClient, rp) -> None:
-    response = client.get(_authorize(client, rp, login_hint="an@example.vn").headers["Location"])
-    assert response.status_code == 302 and response.headers["Location"].startswith("/login?interaction=")
+    response = _authorize(client, rp, login_hint="an@example.vn")
+    assert asks_to_sign_in(response)  # straight to the form, no detour through /interaction
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert 'value="an@example.vn"' in page and 'name="interaction"' in page
+    # The interaction's own address leads to the same form (a page reloaded or bookmarked).
+    uid = interaction_uid(response.headers["Location"])
+    again = client.get(f"/interaction/{uid}")
+    assert again.status_code == 302 and again.headers["Location"].startswith(f"/login?interaction={uid}")
 
 
 @pytest.mark.parametrize("params", [
@@ -141,7 +147,7 @@ def test_prompt_none_with_session_and_consent_gives_a_code(client: FlaskClient, 
 def test_prompt_login_asks_again_even_when_signed_in(client: FlaskClient, rp, citizen) -> None:
     sign_in(client, citizen.id_number, citizen.password)
     response = _authorize(client, rp, prompt="login")
-    assert response.status_code == 302 and "/interaction/" in response.headers["Location"]
+    assert asks_to_sign_in(response)
     answer = redirect_params(drive(client, response, citizen))
     assert "code" in answer
 
@@ -149,7 +155,7 @@ def test_prompt_login_asks_again_even_when_signed_in(client: FlaskClient, rp, ci
 def test_max_age_zero_forces_a_new_sign_in(client: FlaskClient, rp, citizen) -> None:
     sign_in(client, citizen.id_number, citizen.password)
     response = _authorize(client, rp, max_age="0")
-    assert "/interaction/" in response.headers["Location"]
+    assert asks_to_sign_in(response)
     assert "code" in redirect_params(drive(client, response, citizen))
 
 
@@ -164,7 +170,7 @@ def test_select_account_offers_the_current_account(client: FlaskClient, rp, citi
     page = client.get(response.headers["Location"])
     assert "Nguyễn Văn An" in page.get_data(as_text=True) and "Dùng tài khoản khác" in page.get_data(as_text=True)
     token = csrf_token_in(page.get_data(as_text=True))
-    uid = response.headers["Location"].split("/interaction/")[1].split("?")[0]
+    uid = interaction_uid(response.headers["Location"])
     chosen = client.post(f"/interaction/{uid}/select", data={"csrf_token": token, "choice": "continue"})
     assert "code" in redirect_params(drive(client, chosen))
 
@@ -188,7 +194,7 @@ def test_public_client_must_use_pkce(client: FlaskClient) -> None:
     pair = pkce()
     response = client.get("/authorize", query_string=authorize_params(
         public, code_challenge=pair.challenge, code_challenge_method="S256"))
-    assert "/interaction/" in response.headers["Location"]
+    assert asks_to_sign_in(response)
 
 
 def test_global_setting_requires_pkce_of_confidential_clients(app, client: FlaskClient) -> None:
@@ -196,7 +202,7 @@ def test_global_setting_requires_pkce_of_confidential_clients(app, client: Flask
     rp = register_client(skip_consent=True)
     assert redirect_params(_authorize(client, rp))["error"] == "invalid_request"
     relaxed = register_client(require_pkce=False)
-    assert "/interaction/" in _authorize(client, relaxed).headers["Location"]
+    assert asks_to_sign_in(_authorize(client, relaxed))
 
 
 def test_refused_request_is_audited(client: FlaskClient, rp) -> None:
@@ -235,7 +241,7 @@ def test_id_token_hint_of_someone_else(client: FlaskClient, rp, citizen, make_ci
     # Without prompt=none the person is asked to sign in as the hinted person; signing in as
     # anyone else ends with an error, never with a code for the wrong person.
     response = _authorize(client, rp, id_token_hint=hint)
-    assert "/interaction/" in response.headers["Location"]
+    assert asks_to_sign_in(response)
     assert redirect_params(drive(client, response, citizen))["error"] == "login_required"
     response = _authorize(client, rp, id_token_hint=hint)
     assert "code" in redirect_params(drive(client, response, other))

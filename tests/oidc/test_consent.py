@@ -6,7 +6,7 @@ from flask.testing import FlaskClient
 
 from idp.storage import audit_events
 from tests.helpers.forms import sign_in
-from tests.helpers.oidc import authorize_params, drive, redirect_params, register_client
+from tests.helpers.oidc import authorize_params, drive, interaction_uid, redirect_params, register_client
 
 
 def _start(client: FlaskClient, rp, **overrides):  # type: ignore[no-untyped-def]
@@ -86,7 +86,7 @@ def test_consent_post_needs_csrf(client: FlaskClient, citizen) -> None:
     rp = register_client()
     sign_in(client, citizen.id_number, citizen.password)
     location = client.get("/authorize", query_string=authorize_params(rp)).headers["Location"]
-    uid = location.split("/interaction/")[1].split("?")[0]
+    uid = interaction_uid(location)
     assert client.post(f"/interaction/{uid}/consent", data={"decision": "allow"}).status_code == 400
 
 
@@ -99,6 +99,6 @@ def test_expired_or_unknown_interaction_shows_a_page(client: FlaskClient) -> Non
 def test_interaction_cannot_be_resumed_twice(client: FlaskClient, citizen) -> None:
     rp = register_client(skip_consent=True)
     location = client.get("/authorize", query_string=authorize_params(rp)).headers["Location"]
-    uid = location.split("/interaction/")[1].split("?")[0]
+    uid = interaction_uid(location)
     drive(client, client.get(location), citizen)
     assert client.get(f"/authorize/resume/{uid}").status_code == 400

@@ -214,19 +214,15 @@ def test_sign_in_within_an_authorization_request(app: Flask, warm: dict[str, Any
     browser = app.test_client()  # no SSO session yet
     params = authorize_params(rp)
     with statements() as authorize:
-        to_interaction = browser.get("/authorize", query_string=params).headers["Location"]
-    with statements() as interaction:
-        to_login = browser.get(to_interaction).headers["Location"]
+        to_login = browser.get("/authorize", query_string=params).headers["Location"]
     with statements() as login_page:
         page = browser.get(to_login).get_data(as_text=True)
     form = {name: re.search(rf'name="{name}" value="([^"]+)"', page).group(1) for name in ("csrf_token", "interaction")}
     form.update(identifier=citizen.id_number, password=citizen.password)
     with statements() as sign_in:
-        to_resume = browser.post("/login", data=form).headers["Location"]
-    with statements() as resume:
-        assert "code" in redirect_params(browser.get(to_resume))
+        assert "code" in redirect_params(browser.post("/login", data=form))
     assert authorize == ["INSERT interaction"]
-    assert interaction == login_page == ["SELECT interaction"]
+    assert login_page == ["SELECT interaction"]
     assert sign_in == [
         "SELECT interaction",
         "SELECT identity",  # the ID number's identity, with its person and password hash (joined)
@@ -236,11 +232,10 @@ def test_sign_in_within_an_authorization_request(app: Flask, warm: dict[str, Any
         "INSERT sso_session",
         "INSERT audit_event",  # login.success
         "UPDATE interaction",  # signed in here, with this session
-    ]
-    assert resume == [
-        "SELECT sso_session",  # with its person (joined)
+        # The authorization request is answered in the same response:
+        "SELECT sso_session",  # the new session, with its person (joined)
         "SELECT interaction",
-        "SELECT subject",  # second-factor policy
+        "SELECT subject",  # second-factor policy, now for the client's request
         "INSERT authorization_code",
         "INSERT audit_event",  # authorization.granted
         "DELETE interaction",  # used up

@@ -14,8 +14,9 @@ from idp.authn.levels import ACR_MFA, ACR_PWD
 from idp.mfa import totp
 from idp.storage import db, subjects, transaction, utcnow
 from idp.storage.sessions import SsoSession
-from tests.helpers.forms import sign_in
+from tests.helpers.forms import hidden_value, sign_in
 from tests.helpers.oidc import (
+    asks_to_sign_in,
     authorize_params,
     decode,
     drive,
@@ -23,10 +24,6 @@ from tests.helpers.oidc import (
     redirect_params,
     register_client,
 )
-
-
-def _hidden(body: str, name: str) -> str:
-    return re.search(rf'name="{name}" value="([^"]*)"', body).group(1)
 
 
 def enrolled(subject) -> pyotp.TOTP:  # type: ignore[no-untyped-def]
@@ -39,7 +36,7 @@ def enrolled(subject) -> pyotp.TOTP:  # type: ignore[no-untyped-def]
 
 def _submit_code(client: FlaskClient, code: str, page: str = "/login/second-factor", **extra: str):  # type: ignore[no-untyped-def]
     body = client.get(page).get_data(as_text=True)
-    data = {"csrf_token": _hidden(body, "csrf_token"), "code": code, "method": "totp", **extra}
+    data = {"csrf_token": hidden_value(body, "csrf_token"), "code": code, "method": "totp", **extra}
     return client.post("/login/second-factor", data=data)
 
 
@@ -99,7 +96,7 @@ def test_recovery_code_passes_once_and_tells_how_many_remain(client: FlaskClient
     codes = totp.confirm_enrolment(citizen.subject, pyotp.TOTP(enrolment.secret).now())
     sign_in(client, citizen.id_number, citizen.password)
     body = client.get("/login/second-factor").get_data(as_text=True)
-    used = client.post("/login/second-factor", data={"csrf_token": _hidden(body, "csrf_token"),
+    used = client.post("/login/second-factor", data={"csrf_token": hidden_value(body, "csrf_token"),
                                                      "method": "recovery", "recovery_code": codes[0]})
     assert used.status_code == 200 and "Bạn còn 9 mã khôi phục." in used.get_data(as_text=True)
     assert client.get("/login/second-factor/continue").headers["Location"] == "/account"
@@ -107,7 +104,7 @@ def test_recovery_code_passes_once_and_tells_how_many_remain(client: FlaskClient
     again = client.application.test_client()
     sign_in(again, citizen.id_number, citizen.password)
     body = again.get("/login/second-factor").get_data(as_text=True)
-    reuse = again.post("/login/second-factor", data={"csrf_token": _hidden(body, "csrf_token"),
+    reuse = again.post("/login/second-factor", data={"csrf_token": hidden_value(body, "csrf_token"),
                                                      "method": "recovery", "recovery_code": codes[0]})
     assert "Mã xác thực không đúng." in reuse.get_data(as_text=True)
 
@@ -120,11 +117,11 @@ def test_admin_without_authenticator_must_enrol(client: FlaskClient, citizen) ->
     body = page.get_data(as_text=True)
     assert "Thiết lập xác thực hai bước" in body and "<svg" in body and "otpauth" not in body
     key = re.search(r'id="secret-key">([^<]+)<', body).group(1).replace(" ", "")
-    wrong = client.post("/login/enrol", data={"csrf_token": _hidden(body, "csrf_token"), "code": "000000"})
+    wrong = client.post("/login/enrol", data={"csrf_token": hidden_value(body, "csrf_token"), "code": "000000"})
     assert "không đúng" in wrong.get_data(as_text=True)
     body = wrong.get_data(as_text=True)
     key = re.search(r'id="secret-key">([^<]+)<', body).group(1).replace(" ", "")
-    done = client.post("/login/enrol", data={"csrf_token": _hidden(body, "csrf_token"),
+    done = client.post("/login/enrol", data={"csrf_token": hidden_value(body, "csrf_token"),
                                              "code": pyotp.TOTP(key).now()})
     page = done.get_data(as_text=True)
     assert "Mã khôi phục" in page and len(re.findall(r"<li><code>", page)) == 10
@@ -140,8 +137,9 @@ def test_mfa_appears_in_the_id_token(client: FlaskClient, citizen) -> None:
     page = drive(client, response, citizen)  # stops at the code page
     assert "Xác thực hai bước" in page.get_data(as_text=True)
     body = page.get_data(as_text=True)
-    answer = client.post("/login/second-factor", data={"csrf_token": _hidden(body, "csrf_token"), "method": "totp",
-                                                       "code": app.now(), "interaction": _hidden(body, "interaction")})
+    form = {"csrf_token": hidden_value(body, "csrf_token"), "method": "totp", "code": app.now(),
+            "interaction": hidden_value(body, "interaction")}
+    answer = client.post("/login/second-factor", data=form)
     code = redirect_params(drive(client, answer))["code"]
     claims = decode(exchange(client, rp, code).json["id_token"])
     assert claims["amr"] == ["pwd", "otp", "mfa"] and claims["acr"] == ACR_MFA
@@ -155,8 +153,8 @@ def test_password_only_session_is_stepped_up_for_a_demanding_client(client: Flas
     assert decode(exchange(client, plain, code).json["id_token"])["acr"] == ACR_PWD
     # The strict client gets a second step (here: enrolment, as the citizen has none yet).
     response = client.get("/authorize", query_string=authorize_params(strict))
-    assert "/interaction/" in response.headers["Location"]
-    landing = client.get(client.get(response.headers["Location"]).headers["Location"])
+    assert response.headers["Location"].startswith("/login/second-factor?interaction=")
+    landing = client.get(response.headers["Location"])
     assert landing.headers["Location"].startswith("/login/enrol")
     # prompt=none cannot step up.
     none = client.get("/authorize", query_string=authorize_params(strict, prompt="none"))
@@ -169,8 +167,9 @@ def test_acr_values_asking_for_mfa_step_up(client: FlaskClient, citizen) -> None
     sign_in(client, citizen.id_number, citizen.password)
     # Enrolled citizens are asked at sign-in anyway: complete it, then ask for the level explicitly.
     assert _session().pending_factor == "otp"
+    # A session still owing its factor is no session yet: the person is asked to sign in.
     response = client.get("/authorize", query_string=authorize_params(rp, acr_values=ACR_MFA))
-    assert "/interaction/" in response.headers["Location"]
+    assert asks_to_sign_in(response)
 
 
 def test_essential_acr_that_cannot_be_met_is_refused(client: FlaskClient, citizen) -> None:
@@ -185,7 +184,7 @@ def test_essential_acr_that_cannot_be_met_is_refused(client: FlaskClient, citize
 def test_sign_out_ends_a_session_owing_its_factor(client: FlaskClient, citizen) -> None:
     enrolled(citizen.subject)
     sign_in(client, citizen.id_number, citizen.password)
-    token = _hidden(client.get("/logout").get_data(as_text=True), "csrf_token")
+    token = hidden_value(client.get("/logout").get_data(as_text=True), "csrf_token")
     assert "Bạn đã đăng xuất" in client.post("/logout", data={"csrf_token": token}).get_data(as_text=True)
     assert db.session.execute(select(SsoSession)).first() is None
 
@@ -194,7 +193,7 @@ def test_a_password_alone_cannot_replace_the_authenticator(client: FlaskClient, 
     enrolled(citizen.subject)
     sign_in(client, citizen.id_number, citizen.password)
     assert client.get("/login/enrol").headers["Location"].startswith("/login/second-factor")
-    token = _hidden(client.get("/login/second-factor").get_data(as_text=True), "csrf_token")
+    token = hidden_value(client.get("/login/second-factor").get_data(as_text=True), "csrf_token")
     attempt = client.post("/login/enrol", data={"csrf_token": token, "code": "123456"})
     assert attempt.headers["Location"].startswith("/login/second-factor")
     assert _session().pending_factor == "otp"
