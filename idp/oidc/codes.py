@@ -11,7 +11,6 @@ from idp import audit
 from idp.authn.levels import acr_for
 from idp.storage import grants, transaction
 from idp.storage.clients import ClientRecord
-from idp.storage.grants import AuthorizationCode
 from idp.storage.sessions import SsoSession
 
 from . import client_policy, tokens
@@ -28,11 +27,11 @@ def issue(request: AuthorizationRequest, client: ClientRecord, session: SsoSessi
     amr = session.amr.split()
     lifetime = timedelta(seconds=current_app.config["IDP_CODE_LIFETIME_SECONDS"])
     with transaction():
-        grants.add(AuthorizationCode(
+        grants.add_code(
             code_hash=tokens.hash_token(value), client_id=client.client_id, subject_id=session.subject_id,
             redirect_uri=request.redirect_uri, scope=" ".join(scope), nonce=request.nonce,
             code_challenge=request.code_challenge, code_challenge_method=request.code_challenge_method,
             sid=session.sid, auth_time=session.auth_time, amr=session.amr, acr=acr_for(amr),
-            claims_request=request.claims, created_at=now, expires_at=now + lifetime))
+            claims_request=request.claims, created_at=now, expires_at=now + lifetime)
         audit.record("authorization.granted", subject=session.subject, client=client.client_id, scope=" ".join(scope))
     return value

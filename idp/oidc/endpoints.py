@@ -52,7 +52,7 @@ def authorize() -> Response | tuple[str, int]:
 def resume(uid: str) -> Response | tuple[str, int]:
     """Where earlier releases sent the browser after each step. The pages now resume in their own
     response, but during a rolling upgrade a redirect issued by an older worker may arrive here."""
-    return answer(flow.resume(uid, sso_cookie.current()))
+    return answer(flow.resume(flow.parked(uid), sso_cookie.current()))
 
 
 @bp.post("/token")

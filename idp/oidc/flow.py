@@ -50,6 +50,8 @@ class Interact:
 
 
 Decision = Untrusted | ToClient | Interact
+# A live parked request: the interaction row, the request it holds, and its (enabled) client.
+Parked = tuple[Interaction, AuthorizationRequest, ClientRecord]
 
 
 def _error(redirect_uri: str, mode: str, state: str | None, error: AuthorizationError) -> ToClient:
@@ -99,7 +101,7 @@ def authorize(params: MultiDict[str, str], session: SsoSession | None) -> Decisi
     return _decide(request, client, session, prompt_policy.Progress(), None)
 
 
-def parked(uid: str) -> tuple[Interaction, AuthorizationRequest, ClientRecord] | None:
+def parked(uid: str) -> Parked | None:
     """The live interaction ``uid`` with its request and client (None when expired or gone)."""
     row = interactions.load(uid, utcnow())
     if row is None:
@@ -111,8 +113,9 @@ def parked(uid: str) -> tuple[Interaction, AuthorizationRequest, ClientRecord] |
     return row, request, client
 
 
-def resume(uid: str, session: SsoSession | None) -> Decision:
-    found = parked(uid)
+def resume(found: Parked | None, session: SsoSession | None) -> Decision:
+    """Decide again for the parked request once the person has acted (the page that took the step
+    passes what it loaded, so the row is read once per request)."""
     if found is None:
         return Untrusted("interaction_expired")
     row, request, client = found

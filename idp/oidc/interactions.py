@@ -25,12 +25,12 @@ from .prompt_policy import Progress
 def start(request: AuthorizationRequest, prompt: str, now: datetime) -> str:
     """Park ``request`` waiting for ``prompt``; returns the interaction's public id."""
     lifetime = timedelta(seconds=current_app.config["IDP_INTERACTION_LIFETIME_SECONDS"])
-    row = Interaction(uid=secrets.token_urlsafe(24), client_id=request.client_id,
-                      params={"request": request.to_dict(), "progress": asdict(Progress())},
-                      prompt=prompt, created_at=now, expires_at=now + lifetime)
+    uid = secrets.token_urlsafe(24)
     with transaction():
-        interactions.add(row)
-    return row.uid
+        interactions.add(uid=uid, client_id=request.client_id,
+                         params={"request": request.to_dict(), "progress": asdict(Progress())},
+                         prompt=prompt, created_at=now, expires_at=now + lifetime)
+    return uid
 
 
 def load(uid: str, now: datetime) -> Interaction | None:

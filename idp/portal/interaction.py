@@ -56,7 +56,7 @@ def select_account(uid: str) -> Response | tuple[str, int]:
     session = sso_cookie.current()
     if request.form.get("choice") == "continue" and session is not None:
         interactions.record_account_selected(row)
-        return answer(flow.resume(uid, session))
+        return answer(flow.resume(parked, session))
     interactions.set_prompt(row, prompt_policy.LOGIN)
     return redirect(url_for("portal.login_page", interaction=uid))
 
@@ -72,4 +72,4 @@ def consent(uid: str) -> Response | tuple[str, int]:
     if session is None:
         return redirect(url_for("portal.interaction", uid=uid))
     interactions.record_consent(parked[0], session.subject)
-    return answer(flow.resume(uid, session))
+    return answer(flow.resume(parked, session))

@@ -24,13 +24,9 @@ from idp.web import client, sso_cookie
 
 from . import bp
 from .forms import FormError, text_field
+from .parked import parked_request, parked_uid
 
 CODE_MAX = 32
-
-
-def _uid() -> str | None:
-    uid = request.values.get("interaction")
-    return uid if uid and flow.parked(uid) is not None else None
 
 
 def _session() -> SsoSession | None:
@@ -39,13 +35,12 @@ def _session() -> SsoSession | None:
 
 def _done(session: SsoSession) -> Response | tuple[str, int]:
     """Where to go once the factor is passed: back to the application with its answer, or the account."""
-    uid = _uid()
-    if uid is None:
+    parked = parked_request()
+    if parked is None:
         return redirect(url_for("portal.account"))
-    parked = flow.parked(uid)
-    if parked is not None and session.pending_factor is None:
+    if session.pending_factor is None:
         interactions.record_sign_in(parked[0], session.sid)
-    return answer(flow.resume(uid, sso_cookie.current()))
+    return answer(flow.resume(parked, sso_cookie.current()))
 
 
 def _error(result: VerifyResult) -> tuple[str, int]:
@@ -57,16 +52,16 @@ def _error(result: VerifyResult) -> tuple[str, int]:
 
 
 def _code_page(error: str | None = None, status: int = 200) -> tuple[str, int]:
-    return render_template("portal/second_factor.html", error=error, interaction=_uid()), status
+    return render_template("portal/second_factor.html", error=error, interaction=parked_uid()), status
 
 
 @bp.get("/login/second-factor")
 def second_factor_page() -> Response | tuple[str, int]:
     session = _session()
     if session is None:
-        return redirect(url_for("portal.login_page", interaction=_uid()))
+        return redirect(url_for("portal.login_page", interaction=parked_uid()))
     if session.pending_factor == login.FACTOR_ENROL or not totp.is_enrolled(session.subject):
-        return redirect(url_for("portal.enrol_page", interaction=_uid()))
+        return redirect(url_for("portal.enrol_page", interaction=parked_uid()))
     return _code_page()
 
 
@@ -74,7 +69,7 @@ def second_factor_page() -> Response | tuple[str, int]:
 def second_factor_submit() -> Response | tuple[str, int]:
     session = _session()
     if session is None:
-        return redirect(url_for("portal.login_page", interaction=_uid()))
+        return redirect(url_for("portal.login_page", interaction=parked_uid()))
     use_recovery = request.form.get("method") == "recovery"
     try:
         code = text_field("recovery_code" if use_recovery else "code", max_length=CODE_MAX)
@@ -85,7 +80,7 @@ def second_factor_submit() -> Response | tuple[str, int]:
     if not result.ok:
         return _code_page(*_error(result))
     if use_recovery and result.remaining is not None:
-        return render_template("portal/recovery_code_used.html", remaining=result.remaining, interaction=_uid())
+        return render_template("portal/recovery_code_used.html", remaining=result.remaining, interaction=parked_uid())
     return _done(session)
 
 
@@ -99,7 +94,7 @@ def second_factor_continue() -> Response | tuple[str, int]:
 
 def _enrol_page(session: SsoSession, error: str | None = None, status: int = 200) -> tuple[str, int]:
     enrolment = totp.start_enrolment(session.subject, second_factor.account_label(session))
-    return render_template("portal/enrol.html", enrolment=enrolment, error=error, interaction=_uid()), status
+    return render_template("portal/enrol.html", enrolment=enrolment, error=error, interaction=parked_uid()), status
 
 
 def _may_enrol() -> SsoSession | Response:
@@ -108,9 +103,9 @@ def _may_enrol() -> SsoSession | Response:
     page, after passing the current one)."""
     session = _session()
     if session is None:
-        return redirect(url_for("portal.login_page", interaction=_uid()))
+        return redirect(url_for("portal.login_page", interaction=parked_uid()))
     if totp.is_enrolled(session.subject):
-        return redirect(url_for("portal.second_factor_page", interaction=_uid()))
+        return redirect(url_for("portal.second_factor_page", interaction=parked_uid()))
     return session
 
 
@@ -134,5 +129,5 @@ def enrol_submit() -> Response | tuple[str, int]:
     except NoPendingEnrolment:
         return _enrol_page(session, _("The set-up expired. Scan the new QR code and try again."))
     text = "\n".join(codes) + "\n"
-    return render_template("portal/recovery_codes.html", codes=codes, interaction=_uid(),
+    return render_template("portal/recovery_codes.html", codes=codes, interaction=parked_uid(),
                            download="data:text/plain;charset=utf-8," + quote(text))

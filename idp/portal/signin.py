@@ -11,14 +11,12 @@ from werkzeug.wrappers import Response
 
 from idp.authn import login
 from idp.oidc import flow, interactions
-from idp.oidc.authorization import AuthorizationRequest
 from idp.oidc.endpoints import answer
-from idp.storage.clients import ClientRecord
-from idp.storage.interactions import Interaction
 from idp.web import client, sso_cookie
 
 from . import bp
 from .forms import IDENTIFIER_MAX, FormError, password_field, safe_next, text_field
+from .parked import parked_request, parked_uid
 
 
 def _throttle_message(result: login.Result) -> str:
@@ -43,34 +41,15 @@ def _messages(result: login.Result) -> tuple[str, int]:
     return _("Wrong personal identification number/e-mail or password."), 200
 
 
-_PARKED = "dangnhap.parked_interaction"
-
-
-def _parked() -> tuple[Interaction, AuthorizationRequest, ClientRecord] | None:
-    """The authorization request this sign-in serves, if any (query on GET, hidden field on POST);
-    looked up once per request."""
-    if _PARKED not in request.environ:
-        uid = request.values.get("interaction")
-        request.environ[_PARKED] = flow.parked(uid) if uid else None
-    return request.environ[_PARKED]
-
-
-def _interaction() -> Interaction | None:
-    parked = _parked()
-    return parked[0] if parked is not None else None
-
-
 def _form(identifier: str = "", error: str | None = None, status: int = 200) -> tuple[str, int]:
-    row = _interaction()
     return render_template("portal/login.html", identifier=identifier, error=error,
-                           next=safe_next(request.values.get("next")),
-                           interaction=row.uid if row is not None else None), status
+                           next=safe_next(request.values.get("next")), interaction=parked_uid()), status
 
 
 @bp.get("/login")
 def login_page() -> Response | tuple[str, int]:
     # Signed-in visitors skip the form, unless an application asked for a fresh sign-in.
-    if sso_cookie.current() is not None and _interaction() is None:
+    if sso_cookie.current() is not None and parked_request() is None:
         return redirect(safe_next(request.args.get("next")) or url_for("portal.account"))
     return _form(identifier=request.args.get("login_hint", "")[:IDENTIFIER_MAX])
 
@@ -84,7 +63,7 @@ def login_submit() -> Response | tuple[str, int]:
         message = (_("Please enter your personal identification number or e-mail and your password.")
                    if error.reason == "required" else _("The information entered is not valid."))
         return _form(error=message, status=400)
-    parked = _parked()
+    parked = parked_request()
     row = parked[0] if parked is not None else None
     result = login.sign_in(login.Attempt(
         identifier=identifier, password=password, ip=client.ip(), user_agent=client.user_agent(),
@@ -99,7 +78,7 @@ def login_submit() -> Response | tuple[str, int]:
         response = redirect(url_for("portal.second_factor_page", interaction=row.uid if row else None))
     elif row is not None and result.sid is not None:
         interactions.record_sign_in(row, result.sid)
-        response = make_response(answer(flow.resume(row.uid, sso_cookie.adopt(result.token))))
+        response = make_response(answer(flow.resume(parked, sso_cookie.adopt(result.token))))
     else:
         response = redirect(safe_next(request.form.get("next")) or url_for("portal.account"))
     sso_cookie.set_cookie(response, result.token)

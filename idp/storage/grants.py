@@ -304,6 +304,22 @@ def add_refresh_token(*, token_hash: str, grant_id: int, scope: str, created_at:
                                          "created_at": created_at, "expires_at": expires_at})
 
 
+# A code is written on every authorization that reaches the client and is not read back in that
+# request: an INSERT of its values, without the ORM's unit of work.
+_INSERT_CODE = insert(_codes)
+
+
+def add_code(*, code_hash: str, client_id: str, subject_id: int, redirect_uri: str, scope: str,
+             nonce: str | None, code_challenge: str | None, code_challenge_method: str | None, sid: str,
+             auth_time: datetime, amr: str, acr: str, claims_request: dict[str, Any] | None,
+             created_at: datetime, expires_at: datetime) -> None:
+    db.session.execute(_INSERT_CODE, {
+        "code_hash": code_hash, "client_id": client_id, "subject_id": subject_id, "redirect_uri": redirect_uri,
+        "scope": scope, "nonce": nonce, "code_challenge": code_challenge,
+        "code_challenge_method": code_challenge_method, "sid": sid, "auth_time": auth_time, "amr": amr,
+        "acr": acr, "claims_request": claims_request, "created_at": created_at, "expires_at": expires_at})
+
+
 def add(*rows: Base) -> None:
     db.session.add_all(rows)
     db.session.flush()

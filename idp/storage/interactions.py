@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, String, bindparam, select
+from sqlalchemy import JSON, String, bindparam, insert, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, UtcDateTime, db
@@ -39,9 +39,15 @@ def by_uid(uid: str) -> Interaction | None:
     return db.session.execute(_BY_UID, {"uid": uid}).scalar_one_or_none()
 
 
-def add(row: Interaction) -> None:
-    db.session.add(row)
-    db.session.flush()
+# Every authorization request that needs the person writes one and reads nothing back in that
+# request: an INSERT of its values, without the ORM's unit of work and its fetching of the new id.
+_INSERT = insert(Interaction.__table__)
+
+
+def add(*, uid: str, client_id: str, params: dict[str, Any], prompt: str, created_at: datetime,
+        expires_at: datetime) -> None:
+    db.session.execute(_INSERT, {"uid": uid, "client_id": client_id, "params": params, "prompt": prompt,
+                                 "created_at": created_at, "expires_at": expires_at})
 
 
 def delete_interaction(row: Interaction) -> None:

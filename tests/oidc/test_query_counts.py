@@ -232,9 +232,8 @@ def test_sign_in_within_an_authorization_request(app: Flask, warm: dict[str, Any
         "INSERT sso_session",
         "INSERT audit_event",  # login.success
         "UPDATE interaction",  # signed in here, with this session
-        # The authorization request is answered in the same response:
+        # The authorization request is answered in the same response (the interaction read above):
         "SELECT sso_session",  # the new session, with its person (joined)
-        "SELECT interaction",
         "SELECT subject",  # second-factor policy, now for the client's request
         "INSERT authorization_code",
         "INSERT audit_event",  # authorization.granted
