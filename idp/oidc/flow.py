@@ -14,7 +14,7 @@ from werkzeug.datastructures import MultiDict
 from idp import audit
 from idp.storage import transaction, utcnow
 from idp.storage.clients import ClientRecord
-from idp.storage.interactions import Interaction
+from idp.storage.interactions import InteractionRecord
 from idp.storage.sessions import SsoSession
 
 from . import authorization, client_cache, codes, interactions, prompt_policy
@@ -51,7 +51,7 @@ class Interact:
 
 Decision = Untrusted | ToClient | Interact
 # A live parked request: the interaction row, the request it holds, and its (enabled) client.
-Parked = tuple[Interaction, AuthorizationRequest, ClientRecord]
+Parked = tuple[InteractionRecord, AuthorizationRequest, ClientRecord]
 
 
 def _error(redirect_uri: str, mode: str, state: str | None, error: AuthorizationError) -> ToClient:
@@ -64,7 +64,7 @@ def _raw_state(params: MultiDict[str, str]) -> str | None:
 
 
 def _decide(request: AuthorizationRequest, client: ClientRecord, session: SsoSession | None,
-            progress: prompt_policy.Progress, interaction: Interaction | None) -> Decision:
+            progress: prompt_policy.Progress, interaction: InteractionRecord | None) -> Decision:
     now = utcnow()
     try:
         prompt = prompt_policy.next_prompt(request, client, session, progress, now)

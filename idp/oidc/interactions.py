@@ -9,13 +9,14 @@ from __future__ import annotations
 import secrets
 from dataclasses import asdict
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
 
 from idp import audit
 from idp.storage import grants, interactions, transaction, utcnow
 from idp.storage.grants import Consent
-from idp.storage.interactions import Interaction
+from idp.storage.interactions import InteractionRecord
 from idp.storage.subjects import Subject
 
 from .authorization import AuthorizationRequest
@@ -33,7 +34,7 @@ def start(request: AuthorizationRequest, prompt: str, now: datetime) -> str:
     return uid
 
 
-def load(uid: str, now: datetime) -> Interaction | None:
+def load(uid: str, now: datetime) -> InteractionRecord | None:
     """The live interaction ``uid``, or None when unknown or expired."""
     if not uid or len(uid) > 64:
         return None
@@ -41,35 +42,34 @@ def load(uid: str, now: datetime) -> Interaction | None:
     return row if row is not None and row.expires_at > now else None
 
 
-def request_of(row: Interaction) -> AuthorizationRequest:
+def request_of(row: InteractionRecord) -> AuthorizationRequest:
     return AuthorizationRequest.from_dict(row.params["request"])
 
 
-def progress_of(row: Interaction) -> Progress:
+def progress_of(row: InteractionRecord) -> Progress:
     return Progress(**row.params["progress"])
 
 
-def _update_progress(row: Interaction, **done: bool) -> None:
-    row.params = {**row.params, "progress": {**row.params["progress"], **done}}
+def _progressed(row: InteractionRecord, **done: bool) -> dict[str, Any]:
+    return {**row.params, "progress": {**row.params["progress"], **done}}
 
 
-def set_prompt(row: Interaction, prompt: str) -> None:
+def set_prompt(row: InteractionRecord, prompt: str) -> None:
     with transaction():
-        row.prompt = prompt
+        interactions.change(row, prompt=prompt)
 
 
-def record_sign_in(row: Interaction, sid: str) -> None:
+def record_sign_in(row: InteractionRecord, sid: str) -> None:
     with transaction():
-        row.login_sid = sid
-        _update_progress(row, signed_in_here=True)
+        interactions.change(row, login_sid=sid, params=_progressed(row, signed_in_here=True))
 
 
-def record_account_selected(row: Interaction) -> None:
+def record_account_selected(row: InteractionRecord) -> None:
     with transaction():
-        _update_progress(row, account_selected=True)
+        interactions.change(row, params=_progressed(row, account_selected=True))
 
 
-def record_consent(row: Interaction, subject: Subject) -> None:
+def record_consent(row: InteractionRecord, subject: Subject) -> None:
     """Remember the scopes agreed to (added to earlier consent) and mark the step done."""
     request = request_of(row)
     now = utcnow()
@@ -82,11 +82,11 @@ def record_consent(row: Interaction, subject: Subject) -> None:
         else:
             consent.scope = " ".join(sorted(scopes | set(consent.scope.split())))
             consent.granted_at = now
-        _update_progress(row, consent_shown=True)
+        interactions.change(row, params=_progressed(row, consent_shown=True))
         audit.record("consent.granted", subject=subject, client=request.client_id, scope=" ".join(sorted(scopes)))
 
 
-def finish(row: Interaction) -> None:
+def finish(row: InteractionRecord) -> None:
     """The interaction is over (code issued or request denied): it cannot be resumed again."""
     with transaction():
         interactions.delete_interaction(row)
