@@ -41,7 +41,7 @@ def interaction(uid: str) -> Response | tuple[str, int] | str:
     if prompt in (prompt_policy.LOGIN, prompt_policy.SECOND_FACTOR):
         return redirect(interaction_page(uid, prompt, login_hint=auth_request.login_hint,
                                          ui_locales=auth_request.ui_locales))
-    if row.prompt == prompt_policy.SELECT_ACCOUNT:
+    if prompt == prompt_policy.SELECT_ACCOUNT:
         return render_template("portal/select_account.html", uid=uid, client=client, subject=session.subject)
     scopes = [SCOPE_DESCRIPTIONS[s] for s in sorted(auth_request.consent_scopes(), key=list(SCOPE_DESCRIPTIONS).index)]
     return render_template("portal/consent.html", uid=uid, client=client, subject=session.subject, scopes=scopes)

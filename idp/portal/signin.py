@@ -64,7 +64,6 @@ def login_submit() -> Response | tuple[str, int]:
                    if error.reason == "required" else _("The information entered is not valid."))
         return _form(error=message, status=400)
     parked = parked_request()
-    row = parked[0] if parked is not None else None
     result = login.sign_in(login.Attempt(
         identifier=identifier, password=password, ip=client.ip(), user_agent=client.user_agent(),
         previous_token=sso_cookie.raw_token(), client=parked[2] if parked else None,
@@ -75,9 +74,9 @@ def login_submit() -> Response | tuple[str, int]:
     # A new form secret too: nothing tied to the anonymous visit survives the sign-in.
     session.pop("csrf_token", None)
     if result.outcome == login.Outcome.SECOND_FACTOR:
-        response = redirect(url_for("portal.second_factor_page", interaction=row.uid if row else None))
-    elif row is not None and result.sid is not None:
-        interactions.record_sign_in(row, result.sid)
+        response = redirect(url_for("portal.second_factor_page", interaction=parked_uid()))
+    elif parked is not None and result.sid is not None:
+        interactions.record_sign_in(parked[0], result.sid)
         response = make_response(answer(flow.resume(parked, sso_cookie.adopt(result.token))))
     else:
         response = redirect(safe_next(request.form.get("next")) or url_for("portal.account"))

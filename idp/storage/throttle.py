@@ -36,7 +36,7 @@ class LoginThrottle(Base):
 _TABLE = LoginThrottle.__table__
 _ROWS_OF = select(_TABLE).where(_TABLE.c.scope.in_(bindparam("scopes", expanding=True)),
                                 _TABLE.c.key.in_(bindparam("keys", expanding=True)))
-_CLEAR = delete(LoginThrottle).where(LoginThrottle.scope == bindparam("scope"), LoginThrottle.key == bindparam("key"))
+_CLEAR = delete(_TABLE).where(_TABLE.c.scope == bindparam("scope"), _TABLE.c.key == bindparam("key"))
 
 
 def get_many(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Row[Any]]:
