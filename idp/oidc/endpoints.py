@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from idp.storage import reads_only, transaction
+from idp.storage import reading, transaction
 from idp.web import sso_cookie
 
 from . import bearer, claims, discovery, flow, keys, prompt_policy, server
@@ -95,9 +95,9 @@ def userinfo() -> Response:
         return _bearer_error(400, "invalid_request", "malformed authorization")
     if token is None:
         return _bearer_error(401)
-    reads_only()
     try:
-        access = bearer.validate(token)
+        with reading():
+            access = bearer.validate(token)
     except bearer.InvalidToken:
         return _bearer_error(401, "invalid_token", "the access token is invalid or expired")
     if access.grant is None or "openid" not in access.scopes:

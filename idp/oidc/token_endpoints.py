@@ -3,17 +3,19 @@
 Clients authenticate exactly as at the token endpoint, through the same Authlib server; errors are
 RFC 6749 §5.2 JSON, and nothing is cached (the answers speak about credentials). Each request is one
 transaction: a revocation writes, and so does private_key_jwt (it records the assertion's jti). An
-introspection by any other client only reads, and runs outside a transaction (``reads_only``).
+introspection by any other client only reads, and runs outside a transaction (``reading``).
 """
 
 from __future__ import annotations
+
+from contextlib import nullcontext
 
 from authlib.consts import default_json_headers
 from authlib.oauth2.rfc6749 import OAuth2Error, OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from flask import Blueprint, Response
 
-from idp.storage import reads_only, transaction
+from idp.storage import reading, transaction
 
 from . import introspection, keys, revocation, server
 from .client_auth import OAuthClient
@@ -53,9 +55,9 @@ def introspect() -> Response:
     authorization = server.get()
     oauth_request = authorization.create_oauth2_request(None)
     keys.prepare()
-    if "client_assertion" not in oauth_request.form:
-        reads_only()  # only a private_key_jwt assertion (RFC 7523 §3: single-use) is written
-    with transaction():
+    # Only a private_key_jwt assertion (RFC 7523 §3: single-use) is written.
+    reads = nullcontext() if "client_assertion" in oauth_request.form else reading()
+    with reads, transaction():
         try:
             client, token = _authenticate(oauth_request, introspection.AUTH_METHODS, "introspection")
             body = introspection.introspect(client.record, token)

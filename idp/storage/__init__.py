@@ -30,12 +30,12 @@ from . import (
     subjects,
     throttle,
 )
-from .base import Base, db, utcnow
+from .base import Base, db, execute, reading, utcnow
 
 __all__ = [
-    "Base", "audit_events", "call_after_commit", "clients", "db", "grants", "init_app", "interactions", "keys",
-    "logout", "mfa", "officials", "orgunits", "ping", "rollback", "savepoint", "sessions", "stamps", "subjects",
-    "throttle", "transaction", "utcnow",
+    "Base", "audit_events", "call_after_commit", "clients", "db", "execute", "grants", "init_app", "interactions",
+    "keys", "logout", "mfa", "officials", "orgunits", "ping", "reading", "rollback", "savepoint", "sessions", "stamps",
+    "subjects", "throttle", "transaction", "utcnow",
 ]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -88,24 +88,6 @@ def transaction() -> Iterator[None]:
         if db.session.registry.has():
             db.session.rollback()
         raise
-
-
-def reads_only() -> None:
-    """Run this request's statements without a transaction: for views that never write.
-
-    Userinfo, which every portal may call on every page, reads one row, and so does introspection
-    (unless a private_key_jwt assertion is recorded). On PostgreSQL a transaction around it cost two
-    more round trips (BEGIN, then ROLLBACK when the connection went back to the pool): measured,
-    1,018–1,050 userinfo/s against 799–943, with PostgreSQL using a third of the CPU. SQLite has no
-    round trips to save, and switching its isolation level and back cost 16% more instructions per
-    userinfo (callgrind), so it is left alone. Call this before the request's first statement; a
-    write after it would not be atomic, which is why only views that cannot write call it
-    (tests/oidc/test_query_counts.py lists what they run). A session that has already begun (a
-    test's app context spanning requests) is left as it is.
-    """
-    session = db.session()
-    if not session.in_transaction() and session.get_bind().dialect.name != "sqlite":
-        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 @contextmanager

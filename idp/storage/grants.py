@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
-from .base import Base, UtcDateTime, db
+from .base import Base, UtcDateTime, db, execute
 from .logout import RevokedAccessToken
 from .subjects import RECORD_COLUMNS, Subject, SubjectRecord
 
@@ -208,7 +208,7 @@ _LINK_CODE = update(_codes).where(_codes.c.id == bindparam("code_id")).values(gr
 def grant_of_access_token(gid: str, jti: str) -> tuple[AccessGrant | None, bool]:
     """The grant ``gid`` with its person, and whether the access token ``jti`` was revoked: what every
     presented access token is checked against, in one query. (None, False) when there is no such grant."""
-    row = db.session.execute(_ACCESS_GRANT, {"gid": gid, "jti": jti}).first()
+    row = execute(_ACCESS_GRANT, {"gid": gid, "jti": jti}).first()
     if row is None:
         return None, False
     scope, revoked_at, *person, jti_revoked = row
@@ -242,7 +242,7 @@ def add_grant(code: CodeRecord, *, gid: str, client_id: str, created_at: datetim
 
 
 def refresh_by_hash(token_hash: str) -> RefreshRecord | None:
-    row = db.session.execute(_REFRESH_BY_HASH, {"token_hash": token_hash}).first()
+    row = execute(_REFRESH_BY_HASH, {"token_hash": token_hash}).first()
     if row is None:
         return None
     token_end = len(_REFRESH_COLUMNS)

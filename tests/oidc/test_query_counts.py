@@ -17,6 +17,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from idp import stamped_cache
 from idp.oidc import claims
@@ -177,6 +178,24 @@ def test_reads_run_outside_a_transaction(app: Flask, client: FlaskClient, warm: 
     assert userinfo == by_secret == [outside]
     # The assertion's jti is INSERTed, then the token is read, in one transaction.
     assert len(by_assertion) >= 2 and set(by_assertion) == {None}
+
+
+def test_reads_begin_no_orm_session(client: FlaskClient, warm: dict[str, Any], machine) -> None:
+    """Userinfo and introspection read on a pooled connection: no ORM session begins (and ends)."""
+    token, as_machine = warm["access_token"], machine.basic_auth()
+    begun: list[Session] = []
+
+    def record(session: Session, *_args: Any) -> None:
+        begun.append(session)
+
+    db.session.remove()  # what a request finds in production; the tests' app context spans requests
+    event.listen(Session, "after_begin", record)
+    try:
+        assert client.get("/userinfo", headers=bearer(token)).json["sub"]
+        assert client.post("/introspect", data={"token": token}, headers=as_machine).json["active"]
+    finally:
+        event.remove(Session, "after_begin", record)
+    assert begun == []
 
 
 def test_introspection(client: FlaskClient, warm: dict[str, Any], rp, machine) -> None:
