@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask, has_app_context
+from flask import Flask, has_app_context, request, request_started
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
@@ -153,6 +153,20 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def runner(app: Flask):  # type: ignore[no-untyped-def]
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def through_flask(app: Flask) -> Iterator[list[str]]:
+    """The paths of the requests that went through Flask's request cycle (``idp.web.prebuilt`` answers
+    some past it)."""
+    seen: list[str] = []
+
+    def record(sender: Flask, **_: Any) -> None:
+        seen.append(request.path)
+
+    request_started.connect(record, app)
+    yield seen
+    request_started.disconnect(record, app)
 
 
 _counter = iter(range(100000, 999999))

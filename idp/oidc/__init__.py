@@ -11,7 +11,7 @@ from flask import Flask
 from idp.web import csrf, prebuilt
 from idp.web import errors as web_errors
 
-from . import backchannel, discovery, endpoints, jwks, keys, logout, server, token_endpoints
+from . import backchannel, discovery, endpoints, jwks, keys, logout, server, token_endpoints, userinfo
 
 # Paths whose clients are programs: their errors are JSON (RFC 6749 §5.2), never HTML pages.
 API_PATHS = ("/token", "/userinfo", "/revoke", "/introspect", "/jwks", "/.well-known/")
@@ -32,4 +32,6 @@ def init_app(app: Flask) -> None:
     for path in endpoints.METADATA_PATHS:
         prebuilt.serve(app, path, discovery.document)
     prebuilt.serve(app, jwks.PATH, keys.jwks_document)
+    # Called by portals on every page: a GET with a bearer header is answered past Flask's cycle.
+    prebuilt.answer(app, "/userinfo", userinfo.answer_for_get)
     web_errors.register_api_paths(app, API_PATHS)

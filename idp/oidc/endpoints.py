@@ -1,14 +1,15 @@
-"""The protocol's HTTP endpoints: thin views over flow, the Authlib server, bearer and claims."""
+"""The protocol's HTTP endpoints: thin views over flow, the Authlib server and the userinfo answer."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from idp.storage import reading, transaction
+from idp.storage import transaction
 from idp.web import sso_cookie
 
-from . import bearer, claims, discovery, flow, keys, prompt_policy, server
+from . import discovery, flow, keys, prompt_policy, server
+from . import userinfo as userinfo_answer
 from .responses import to_client
 
 bp = Blueprint("oidc", __name__)
@@ -81,8 +82,7 @@ def _presented_token() -> tuple[str | None, bool]:
     if header and in_form:
         return None, True  # two methods at once is a malformed request (RFC 6750 §2)
     if header:
-        scheme, _, value = header.partition(" ")
-        return (value.strip() if scheme.lower() == "bearer" else None), not value.strip()
+        return userinfo_answer.token_in_header(header)
     if in_form:
         return request.form["access_token"], False
     return None, False
@@ -96,16 +96,10 @@ def userinfo() -> Response:
     if token is None:
         return _bearer_error(401)
     try:
-        with reading():
-            access = bearer.validate(token)
-    except bearer.InvalidToken:
-        return _bearer_error(401, "invalid_token", "the access token is invalid or expired")
-    if access.grant is None or "openid" not in access.scopes:
-        return _bearer_error(403, "insufficient_scope", "the token does not allow userinfo")
-    grant = access.grant
-    body = {"sub": grant.subject.sub}
-    body.update(claims.release(grant.subject, scopes=access.scopes & set(grant.scope.split())))
-    return jsonify(body)
+        body = userinfo_answer.claims_of(token)
+    except userinfo_answer.Refused as refused:
+        return _bearer_error(refused.status, refused.error, refused.description)
+    return Response(userinfo_answer.document(body), mimetype="application/json")
 
 
 # OpenID Connect Discovery 1.0 §4 and RFC 8414 §3: the same document at both well-known paths.

@@ -116,8 +116,8 @@ def reading() -> Iterator[None]:
     the connection returns to it.
 
     A write inside the block would not be atomic, which is why only views that cannot write use it
-    (tests/oidc/test_query_counts.py lists what they run). A session that has already begun (a test's
-    app context spanning requests) is used as it is, so the block sees what it has not committed.
+    (tests/oidc/test_query_counts.py lists what they run). Inside a transaction that has already begun
+    the block reads in it, and so sees what that transaction has not committed.
     """
     if db.session.registry.has() and db.session().in_transaction():
         yield

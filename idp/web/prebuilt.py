@@ -1,4 +1,5 @@
-"""Responses kept whole and sent again past Flask's request cycle: the discovery documents and the JWKS.
+"""Responses kept whole and sent again past Flask's request cycle: the discovery documents and the JWKS;
+and userinfo's answers, sent with the view's kept headers.
 
 Why: relying parties and their libraries fetch these constantly (at start-up, on every unknown
 ``kid``, in health checks), while they change only with the configuration or a key rotation. The
@@ -13,6 +14,10 @@ sent. That is asked on every request, in an app context, so the keys' version st
 exactly as the view would look at them: a rotation is served as soon as the view would serve it.
 Anything else (another method, a query string, a response that was not a 200 or set a cookie, a
 failure while asking) goes to Flask.
+
+Answers (``answer``) are the same idea for a body that differs per request (userinfo): the headers
+are the view's own, kept from its first 200, and the body is what a plain function of the request
+returns, in an app context; when it returns None (or fails), the view answers instead.
 """
 
 from __future__ import annotations
@@ -34,36 +39,59 @@ class _Kept:
     status: str
     headers: tuple[tuple[str, str], ...]
     body: bytes
+    length_at: int = 0  # for an answer: where its Content-Length goes among the headers (taken out)
+
+    def headers_for(self, body: bytes) -> list[tuple[str, str]]:
+        headers = list(self.headers)
+        headers.insert(self.length_at, ("Content-Length", str(len(body))))
+        return headers
 
 
 class PrebuiltResponses:
-    """WSGI middleware in front of the app: kept responses for the paths given to ``serve``."""
+    """WSGI middleware in front of the app: kept responses for the paths given to ``serve``, kept
+    headers for those given to ``answer``."""
 
     def __init__(self, app: Flask, wsgi_app: WSGIApplication) -> None:
         self._app = app
         self._wsgi_app = wsgi_app
         self._documents: dict[str, Callable[[], bytes]] = {}
+        self._answers: dict[str, Callable[[WSGIEnvironment], bytes | None]] = {}
         self._kept: dict[str, _Kept] = {}
 
     def serve(self, path: str, document: Callable[[], bytes]) -> None:
         """Keep the response for GET ``path``, whose body is what ``document()`` returns (in an app context)."""
         self._documents[path] = document
 
+    def answer(self, path: str, respond: Callable[[WSGIEnvironment], bytes | None]) -> None:
+        """Answer GET ``path`` with the view's kept headers and the body ``respond(environ)`` returns
+        (in an app context), unless it returns None."""
+        self._answers[path] = respond
+
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        if environ.get("REQUEST_METHOD") != "GET" or environ.get("QUERY_STRING"):
+            return self._wsgi_app(environ, start_response)
         document = self._documents.get(path)
-        if document is None or environ.get("REQUEST_METHOD") != "GET" or environ.get("QUERY_STRING"):
+        if document is not None:
+            kept = self._kept.get(path)
+            if kept is not None and self._asked(document) == kept.body:
+                start_response(kept.status, list(kept.headers))
+                return [kept.body]
+            return self._answer_and_keep(path, environ, start_response)
+        respond = self._answers.get(path)
+        if respond is None:
             return self._wsgi_app(environ, start_response)
         kept = self._kept.get(path)
-        if kept is not None and self._current(document) == kept.body:
-            start_response(kept.status, list(kept.headers))
-            return [kept.body]
-        return self._answer_and_keep(path, environ, start_response)
+        body = self._asked(lambda: respond(environ)) if kept is not None else None
+        if kept is None or body is None:
+            return self._answer_and_keep(path, environ, start_response)
+        start_response(kept.status, kept.headers_for(body))
+        return [body]
 
-    def _current(self, document: Callable[[], bytes]) -> bytes | None:
+    def _asked(self, produce: Callable[[], bytes | None]) -> bytes | None:
         try:
             with self._app.app_context():
-                return document()
+                return produce()
         except Exception:  # the view meets the same failure and answers it properly
             return None
 
@@ -83,13 +111,23 @@ class PrebuiltResponses:
                 close()
         status, headers = started
         if status.startswith("200 ") and all(name.lower() != "set-cookie" for name, _ in headers):
-            self._kept[path] = _Kept(status, tuple(headers), body)
+            names = [name.lower() for name, _ in headers]
+            if path not in self._answers:
+                self._kept[path] = _Kept(status, tuple(headers), body)
+            elif "content-length" in names:  # kept without it: the next body has its own length
+                at = names.index("content-length")
+                self._kept[path] = _Kept(status, (*headers[:at], *headers[at + 1:]), b"", at)  # no one's claims kept
         return [body]
 
 
 def serve(app: Flask, path: str, document: Callable[[], bytes]) -> None:
     """Answer GET ``path`` from a kept response while ``document()`` is unchanged (see the module)."""
     app.extensions[EXTENSION].serve(path, document)
+
+
+def answer(app: Flask, path: str, respond: Callable[[WSGIEnvironment], bytes | None]) -> None:
+    """Answer GET ``path`` with the view's kept headers and ``respond(environ)``'s body (see the module)."""
+    app.extensions[EXTENSION].answer(path, respond)
 
 
 def init_app(app: Flask) -> None:

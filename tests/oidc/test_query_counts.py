@@ -188,7 +188,6 @@ def test_reads_begin_no_orm_session(client: FlaskClient, warm: dict[str, Any], m
     def record(session: Session, *_args: Any) -> None:
         begun.append(session)
 
-    db.session.remove()  # what a request finds in production; the tests' app context spans requests
     event.listen(Session, "after_begin", record)
     try:
         assert client.get("/userinfo", headers=bearer(token)).json["sub"]

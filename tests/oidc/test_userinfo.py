@@ -1,4 +1,8 @@
-"""The UserInfo endpoint (OIDC Core §5.3): claims per granted scope, and RFC 6750 bearer token errors."""
+"""The UserInfo endpoint (OIDC Core §5.3): claims per granted scope, and RFC 6750 bearer token errors.
+
+Every test runs twice: on a worker whose view answers the test's first GET, and on one that has
+answered a userinfo GET before, whose GETs with a bearer header are then answered past Flask's
+request cycle (``idp.web.prebuilt``) with the view's kept headers."""
 
 from __future__ import annotations
 
@@ -6,18 +10,31 @@ import json
 import time
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.exc import OperationalError
 
 from idp.identity import accounts
 from idp.oidc import keys
+from idp.storage import grants
 from tests.helpers.jwt_client import b64, bearer, payload_of
-from tests.helpers.oidc import code_flow, decode, exchange, register_client
+from tests.helpers.oidc import code_flow, decode, exchange, register_client, tokens_for
 
 
 @pytest.fixture
 def citizen(make_citizen):  # type: ignore[no-untyped-def]
     return make_citizen(full_name="Nguyễn Văn An", email="an@example.vn", phone="0912 345 678",
                         address="12 Lê Lợi, phường Điện Biên, Thanh Hóa")
+
+
+@pytest.fixture(autouse=True, params=["view", "kept"])
+def answered_by(request: pytest.FixtureRequest, app: Flask, rp, make_citizen) -> str:  # type: ignore[no-untyped-def]
+    """"view": a fresh worker; "kept": one that has answered another person's userinfo GET."""
+    if request.param == "kept":
+        browser = app.test_client()
+        token = tokens_for(browser, rp, make_citizen())["access_token"]
+        assert browser.get("/userinfo", headers=bearer(token)).status_code == 200
+    return str(request.param)
 
 
 def _tokens(client: FlaskClient, rp, citizen, **overrides: str) -> dict:  # type: ignore[no-untyped-def, type-arg]
@@ -209,3 +226,64 @@ def test_token_naming_another_person_of_the_grant_is_invalid_token(client: Flask
                                                                    make_citizen) -> None:
     claims = payload_of(_tokens(client, rp, citizen)["access_token"]) | {"sub": make_citizen().subject.sub}
     _assert_invalid_token(_userinfo(client, keys.sign(claims, typ="at+jwt")))
+
+
+# --- answered past Flask's request cycle ---------------------------------------------------------------
+
+def test_a_get_is_answered_past_flask_exactly_as_the_view_answers(client: FlaskClient, rp, citizen,
+                                                                  through_flask: list[str], answered_by: str) -> None:
+    token = _tokens(client, rp, citizen, scope="openid profile email phone address")["access_token"]
+    through_flask.clear()
+    gets = [_userinfo(client, token) for _ in range(2)]
+    by_view = client.post("/userinfo", headers=bearer(token))  # a POST always reaches the view
+    # On a fresh worker the first GET is the view's, whose headers are kept; every later GET is not.
+    assert through_flask == ["/userinfo"] * (2 if answered_by == "view" else 1)
+    for response in gets:
+        assert response.status == by_view.status == "200 OK"
+        assert response.headers.to_wsgi_list() == by_view.headers.to_wsgi_list()
+        assert response.data == by_view.data
+
+
+def test_each_person_reads_their_own_claims(client: FlaskClient, app: Flask, rp, citizen, make_citizen,
+                                            through_flask: list[str]) -> None:
+    other = make_citizen(full_name="Lê Thị Bình")
+    mine = _tokens(client, rp, citizen, scope="openid profile")["access_token"]
+    theirs = tokens_for(app.test_client(), rp, other)["access_token"]
+    for _ in range(2):
+        assert _userinfo(client, mine).json["name"] == "Nguyễn Văn An"
+        assert _userinfo(client, theirs).json["name"] == "Lê Thị Bình"
+    assert through_flask.count("/userinfo") <= 1
+
+
+@pytest.mark.parametrize("request_kind", ["POST", "form", "query"])
+def test_only_a_get_with_a_bearer_header_is_answered_past_flask(client: FlaskClient, rp, citizen,
+                                                                through_flask: list[str], request_kind: str) -> None:
+    token = _tokens(client, rp, citizen)["access_token"]
+    assert _userinfo(client, token).status_code == 200  # whatever the worker had kept, it has now
+    through_flask.clear()
+    if request_kind == "POST":
+        response = client.post("/userinfo", headers=bearer(token))
+    elif request_kind == "form":
+        response = client.post("/userinfo", data={"access_token": token})
+    else:
+        response = client.get("/userinfo", query_string={"x": "1"}, headers=bearer(token))
+    assert response.status_code == 200 and response.json["sub"] == citizen.subject.sub
+    assert through_flask == ["/userinfo"]
+
+
+def test_a_failure_while_answering_goes_to_the_view(client: FlaskClient, rp, citizen, through_flask: list[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    token = _tokens(client, rp, citizen)["access_token"]
+    good = _userinfo(client, token)
+
+    def database_down(*_args: object) -> None:
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(grants, "grant_of_access_token", database_down)
+    through_flask.clear()
+    failed = _userinfo(client, token)
+    assert through_flask == ["/userinfo"]  # the view answered the failure
+    assert failed.status_code >= 500 and failed.json["error"] in ("server_error", "temporarily_unavailable")
+    monkeypatch.undo()
+    assert _userinfo(client, token).data == good.data
+    assert through_flask == ["/userinfo"]

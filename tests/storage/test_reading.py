@@ -78,7 +78,7 @@ def test_outside_a_block_statements_join_the_current_transaction(app: Flask) -> 
 
 
 def test_a_block_inside_a_begun_session_reads_what_it_has_not_committed(app: Flask) -> None:
-    """A test's app context may span requests with a session already begun: the block reads in it."""
+    """Inside a transaction already begun, the block reads in it."""
     db.session.execute(select(Subject.id).limit(1))  # begins the session's transaction
     assert db.session().in_transaction()
     revoke_access_token("not-yet-committed", utcnow() + timedelta(minutes=5))

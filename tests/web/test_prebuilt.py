@@ -3,11 +3,10 @@ views send them, and never after the document has changed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask import Flask, request_started
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.exc import OperationalError
 
@@ -16,21 +15,6 @@ from idp.oidc import keys
 from tests.conftest import make_app
 
 PATHS = ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/jwks"]
-
-
-@pytest.fixture
-def through_flask(app: Flask) -> Iterator[list[str]]:
-    """The paths of the requests that went through Flask's request cycle."""
-    seen: list[str] = []
-
-    def record(sender: Flask, **_: Any) -> None:
-        from flask import request
-
-        seen.append(request.path)
-
-    request_started.connect(record, app)
-    yield seen
-    request_started.disconnect(record, app)
 
 
 def _kids(client: FlaskClient) -> set[str]:
