@@ -4,8 +4,9 @@ about its person, as plain functions of the token.
 The view (``endpoints.userinfo``) answers with them, and so does ``idp.web.prebuilt`` for the common
 request, a GET with a bearer header, past Flask's request cycle: portals may call userinfo on every
 page, and that cycle (request and response objects, URL matching, hooks, headers) was 42% of the
-request's cost in process (329 → 190 µs, SQLite). The headers sent that way are the view's own, kept from its first 200; every
-other outcome (no token, an invalid one, a form body, a failure) is the view's to answer.
+request's cost in process (329 → 190 µs, SQLite). The headers sent that way are the view's own,
+kept from its first 200; every other outcome (no token, an invalid one, a form body, a failure) is
+the view's to answer.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def token_in_header(value: str) -> tuple[str | None, bool]:
 
 
 def claims_of(token: str) -> dict[str, Any]:
-    """The person's claims the token may read, ``sub`` first; raises Refused."""
+    """The person's claims the token may read, with ``sub``; raises Refused."""
     try:
         with reading():
             access = bearer.validate(token)

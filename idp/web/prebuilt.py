@@ -16,8 +16,9 @@ Anything else (another method, a query string, a response that was not a 200 or 
 failure while asking) goes to Flask.
 
 Answers (``answer``) are the same idea for a body that differs per request (userinfo): the headers
-are the view's own, kept from its first 200, and the body is what a plain function of the request
-returns, in an app context; when it returns None (or fails), the view answers instead.
+are the view's own, kept from its first 200 (so they must not depend on the request: userinfo's are
+its content type, no-store and the security headers), and the body is what a plain function of the
+request returns, in an app context; when it returns None (or fails), the view answers instead.
 """
 
 from __future__ import annotations
