@@ -337,6 +337,10 @@ async function main() {
   step = "userinfo";
   // Fails unless the UserInfo sub is the ID token's (OIDC Core §5.3.2).
   const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
+  step = "userinfo again";
+  // Once the provider has answered one, it answers UserInfo GETs past Flask's request cycle
+  // (idp/web/prebuilt.py): this library must see the same answer, headers checked as before.
+  const userinfoAgain = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
 
   step = "refresh";
   if (!tokens.refresh_token) throw new Error("the token response has no refresh_token");
@@ -381,6 +385,7 @@ async function main() {
     at_hash_matches: claims.at_hash === atHashOf(tokens.access_token),
     access_token_header: jwtHeader(tokens.access_token),
     userinfo,
+    userinfo_again: userinfoAgain,
     refresh: {
       new_refresh_token: Boolean(refreshed.refresh_token) && refreshed.refresh_token !== tokens.refresh_token,
       new_access_token: refreshed.access_token !== tokens.access_token,

@@ -154,6 +154,7 @@ def _assert_code_flow_interoperates(result: dict[str, Any], expected: Expected) 
     assert userinfo["sub"] == claims["sub"]
     assert userinfo["name"] == "Nguyễn Văn An"
     assert userinfo["email"] == "an@example.vn"
+    assert result["userinfo_again"] == userinfo  # answered past Flask's request cycle, the same
 
     refresh = result["refresh"]
     assert refresh["new_refresh_token"] is True  # rotated
