@@ -17,9 +17,13 @@ from idp.identity import ldap, linking, local, routing
 from idp.mfa import policy as mfa_policy
 from idp.storage import transaction, utcnow
 from idp.storage.clients import ClientRecord
-from idp.storage.subjects import Subject, SubjectStatus
+from idp.storage.subjects import Credentials, Subject, SubjectRecord, SubjectStatus
 
 from . import passwords, sso, throttle
+
+# Who signs in: a citizen is read as plain values with the password hash, an official is the
+# ORM object the directory sync keeps up to date.
+Person = Subject | SubjectRecord
 
 # What a session may still owe (SsoSession.pending_factor).
 FACTOR_OTP = "otp"
@@ -57,13 +61,13 @@ class Result:
     throttle: throttle.Verdict = throttle.ALLOWED
 
 
-def _refused(outcome: Outcome, event: str, attempt: Attempt, subject: Subject | None = None, **details: str) -> Result:
+def _refused(outcome: Outcome, event: str, attempt: Attempt, subject: Person | None = None, **details: str) -> Result:
     with transaction():
         audit.record(event, subject=subject, ip=attempt.ip, **details)
     return Result(outcome)
 
 
-def _failed(attempt: Attempt, account: str, subject: Subject | None, now: datetime, reason: str) -> Result:
+def _failed(attempt: Attempt, account: str, subject: Person | None, now: datetime, reason: str) -> Result:
     with transaction():
         locked = throttle.record_failure(account, attempt.ip, now)
         audit.record("login.failure", subject=subject, ip=attempt.ip, reason=reason)
@@ -91,16 +95,17 @@ def _directory_sign_in(attempt: Attempt, account: str, now: datetime, verdict: t
     return _signed_in(attempt, account, subject, now, verdict)
 
 
-def _local_sign_in(attempt: Attempt, account: str, subject: Subject | None, now: datetime,
+def _local_sign_in(attempt: Attempt, account: str, found: Credentials | None, now: datetime,
                    verdict: throttle.Verdict) -> Result:
     with transaction():  # a right password with outdated parameters is re-hashed here
-        right = local.verify_password(subject, attempt.password)
-    if not right or subject is None:
+        right = local.verify_password(found, attempt.password)
+    if not right or found is None:
+        subject = found.subject if found is not None else None
         return _failed(attempt, account, subject, now, reason="password" if subject else "unknown_identifier")
-    return _signed_in(attempt, account, subject, now, verdict)
+    return _signed_in(attempt, account, found.subject, now, verdict)
 
 
-def _signed_in(attempt: Attempt, account: str, subject: Subject, now: datetime,
+def _signed_in(attempt: Attempt, account: str, subject: Person, now: datetime,
                verdict: throttle.Verdict) -> Result:
     if subject.status != SubjectStatus.ACTIVE:
         outcome = Outcome.ACCOUNT_LOCKED if subject.status == SubjectStatus.LOCKED else Outcome.ACCOUNT_DISABLED
@@ -128,7 +133,8 @@ def sign_in(attempt: Attempt) -> Result:
     """Check the identifier's budget, then its password at the one source that owns it."""
     now = utcnow()
     source = routing.source_for(attempt.identifier)
-    subject = local.find(attempt.identifier) if source == routing.Source.LOCAL else None
+    found = local.credentials(attempt.identifier) if source == routing.Source.LOCAL else None
+    subject = found.subject if found is not None else None
     account = throttle.account_key(attempt.identifier, subject.sub if subject else None)
     verdict = throttle.check(account, attempt.ip, now)
     if not verdict.allowed:
@@ -140,4 +146,4 @@ def sign_in(attempt: Attempt) -> Result:
     if source is None:
         passwords.burn(attempt.password)  # no source owns it: same work, same answer as a wrong password
         return _failed(attempt, account, None, now, reason="unknown_identifier")
-    return _local_sign_in(attempt, account, subject, now, verdict)
+    return _local_sign_in(attempt, account, found, now, verdict)

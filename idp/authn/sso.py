@@ -17,7 +17,7 @@ from flask import current_app
 
 from idp.storage import sessions
 from idp.storage.sessions import SsoSession
-from idp.storage.subjects import Subject, SubjectStatus
+from idp.storage.subjects import Subject, SubjectRecord, SubjectStatus
 
 _signals = Namespace()
 # Sent with ``session=`` (the row, still present) and ``reason=`` just before a session row is deleted.
@@ -42,7 +42,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def start(subject: Subject, *, amr: list[str], now: datetime, ip: str | None,
+def start(subject: Subject | SubjectRecord, *, amr: list[str], now: datetime, ip: str | None,
           user_agent: str | None, pending_factor: str | None = None) -> tuple[str, str]:
     """Create a session for ``subject``; returns its sid and the cookie secret (shown only here)."""
     token, sid = secrets.token_urlsafe(32), sessions.new_sid()

@@ -11,7 +11,7 @@ from datetime import date
 
 from idp.authn import passwords
 from idp.storage import subjects
-from idp.storage.subjects import Identity, Subject, SubjectKind
+from idp.storage.subjects import Credentials, Identity, Subject, SubjectKind
 
 from . import emails, id_number
 
@@ -34,29 +34,34 @@ class NewCitizen:
     birthdate: date | None = None
 
 
-def find(identifier: str) -> Subject | None:
-    """The citizen known by ``identifier`` (ID number or verified e-mail), if any."""
+def credentials(identifier: str) -> Credentials | None:
+    """The citizen known by ``identifier`` (ID number or verified e-mail) and their password hash, as
+    plain values: what a sign-in checks."""
     if id_number.looks_like(identifier):
-        identity = subjects.find_identity(SOURCE, identifier.strip())
-        return identity.subject if identity is not None else None
+        return subjects.credentials_by_identity(SOURCE, identifier.strip())
     email = emails.normalise(identifier)
     if email is None:
         return None
-    return subjects.find_by_verified_email(email, SubjectKind.CITIZEN)
+    return subjects.credentials_by_verified_email(email, SubjectKind.CITIZEN)
 
 
-def verify_password(subject: Subject | None, password: str) -> bool:
-    """True if ``password`` is the subject's; the work done is the same when there is no subject.
+def find(identifier: str) -> Subject | None:
+    """The citizen known by ``identifier``, to act on (lock, set a password, ...)."""
+    found = credentials(identifier)
+    return subjects.get_subject(found.subject.id) if found is not None else None
+
+
+def verify_password(found: Credentials | None, password: str) -> bool:
+    """True if ``password`` is the citizen's; the work done is the same when there is no one to check.
 
     A right password hashed with outdated parameters is re-hashed in the caller's transaction.
     """
-    stored = subject.password if subject is not None else None
-    if subject is None or stored is None:
+    if found is None or found.password_hash is None:
         passwords.burn(password)
         return False
-    result = passwords.check(stored.password_hash, password)
+    result = passwords.check(found.password_hash, password)
     if result.ok and result.new_hash is not None:
-        subjects.set_password(subject, result.new_hash)
+        subjects.set_password(found.subject, result.new_hash)
     return result.ok
 
 

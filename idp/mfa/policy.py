@@ -23,7 +23,7 @@ from flask import current_app
 from idp.authn.levels import ACR_MFA, ACR_PWD
 from idp.storage import mfa as rows
 from idp.storage.clients import ClientRecord
-from idp.storage.subjects import Subject, SubjectKind
+from idp.storage.subjects import Subject, SubjectKind, SubjectRecord
 
 
 class Reason(enum.StrEnum):
@@ -55,7 +55,7 @@ def _asks_for_mfa(acr_values: Collection[str]) -> bool:
     return ACR_MFA in acr_values and ACR_PWD not in acr_values
 
 
-def second_factor_required(subject: Subject, *, enrolled: bool, client: ClientRecord | None,
+def second_factor_required(subject: Subject | SubjectRecord, *, enrolled: bool, client: ClientRecord | None,
                            acr_values: Collection[str], roles: Collection[str],
                            admin_roles: Collection[str]) -> Requirement:
     """Whether ``subject`` must present a second factor for this request, and the first rule that says so."""
@@ -78,7 +78,7 @@ def admin_roles() -> tuple[str, ...]:
     return tuple(current_app.config["IDP_ADMIN_ROLES"])
 
 
-def requirement_for(subject: Subject, *, client: ClientRecord | None = None,
+def requirement_for(subject: Subject | SubjectRecord, *, client: ClientRecord | None = None,
                     acr_values: Collection[str] = ()) -> Requirement:
     """``second_factor_required`` with the subject's enrolment and roles read from the database."""
     enrolled, roles = rows.enrolment_and_roles(subject.id)
