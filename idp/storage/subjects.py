@@ -64,8 +64,8 @@ class Subject(Base):
 
 @dataclass(frozen=True)
 class SubjectRecord:
-    """A subject's row as plain values, for paths that only read it (userinfo, introspection): loading
-    an ORM object costs more there than the query itself."""
+    """A subject's row as plain values, for paths that only read it (userinfo, introspection, a
+    citizen's sign-in): loading an ORM object costs more there than the query itself."""
 
     id: int
     sub: str
