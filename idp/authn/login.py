@@ -99,9 +99,10 @@ def _local_sign_in(attempt: Attempt, account: str, found: Credentials | None, no
                    verdict: throttle.Verdict) -> Result:
     with transaction():  # a right password with outdated parameters is re-hashed here
         right = local.verify_password(found, attempt.password)
-    if not right or found is None:
-        subject = found.subject if found is not None else None
-        return _failed(attempt, account, subject, now, reason="password" if subject else "unknown_identifier")
+    if found is None:
+        return _failed(attempt, account, None, now, reason="unknown_identifier")
+    if not right:
+        return _failed(attempt, account, found.subject, now, reason="password")
     return _signed_in(attempt, account, found.subject, now, verdict)
 
 

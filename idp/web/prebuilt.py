@@ -83,11 +83,10 @@ class PrebuiltResponses:
         if respond is None:
             return self._wsgi_app(environ, start_response)
         kept = self._kept.get(path)
-        body = self._asked(lambda: respond(environ)) if kept is not None else None
-        if kept is None or body is None:
-            return self._answer_and_keep(path, environ, start_response)
-        start_response(kept.status, kept.headers_for(body))
-        return [body]
+        if kept is not None and (body := self._asked(lambda: respond(environ))) is not None:
+            start_response(kept.status, kept.headers_for(body))
+            return [body]
+        return self._answer_and_keep(path, environ, start_response)
 
     def _asked(self, produce: Callable[[], bytes | None]) -> bytes | None:
         try:
@@ -112,12 +111,12 @@ class PrebuiltResponses:
                 close()
         status, headers = started
         if status.startswith("200 ") and all(name.lower() != "set-cookie" for name, _ in headers):
-            names = [name.lower() for name, _ in headers]
             if path not in self._answers:
                 self._kept[path] = _Kept(status, tuple(headers), body)
-            elif "content-length" in names:  # kept without it: the next body has its own length
+            elif "content-length" in (names := [name.lower() for name, _ in headers]):
+                # Kept without it (the next body has its own length), and without the body: no one's claims.
                 at = names.index("content-length")
-                self._kept[path] = _Kept(status, (*headers[:at], *headers[at + 1:]), b"", at)  # no one's claims kept
+                self._kept[path] = _Kept(status, (*headers[:at], *headers[at + 1:]), b"", at)
         return [body]
 
 
