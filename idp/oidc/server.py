@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from flask import Flask, current_app
@@ -12,6 +11,7 @@ from flask import request as http_request
 
 from . import client_cache, grants
 from .client_auth import OAuthClient, PrivateKeyJwt
+from .form_request import FormRequest
 
 EXTENSION = "dangnhap.oidc_server"
 _OAUTH_REQUEST = "dangnhap.oauth2_request"
@@ -23,17 +23,17 @@ class Server(AuthorizationServer):
         return OAuthClient(record) if record is not None else None
 
     def create_oauth2_request(self, request: object):  # type: ignore[no-untyped-def]
-        """Authlib's view of the HTTP request, built once per request: it is asked for more than once
-        per token request (here, and by Authlib itself), and each build parses the form anew.
+        """Authlib's view of the HTTP request (``FormRequest``), built once per request: it is asked
+        for more than once per token request (here, and by Authlib itself).
 
         It wraps the request itself, not Flask's context-local proxy to it as Authlib's own does:
-        Authlib reads the request's form and headers some forty times per token request, and each
-        read through the proxy first looks the request up in the context."""
+        Authlib reads the request's headers many times per token request, and each read through the
+        proxy first looks the request up in the context."""
         if request is not None:
             return super().create_oauth2_request(request)
         built = http_request.environ.get(_OAUTH_REQUEST)
         if built is None:
-            built = FlaskOAuth2Request(http_request._get_current_object())  # type: ignore[attr-defined]
+            built = FormRequest(http_request._get_current_object())  # type: ignore[attr-defined]
             http_request.environ[_OAUTH_REQUEST] = built
         return built
 
