@@ -25,7 +25,9 @@ class FormSessionInterface(SecureCookieSessionInterface):
         return cached[1]
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
-        if not request.cookies.get(self.get_cookie_name(app)) and app.secret_key:
+        # Without any Cookie header (the protocol endpoints), werkzeug's cookie parsing is skipped too.
+        if app.secret_key and ("HTTP_COOKIE" not in request.environ
+                               or not request.cookies.get(self.get_cookie_name(app))):
             return self.session_class()
         return super().open_session(app, request)
 
