@@ -31,7 +31,7 @@ from granian import Granian
 from granian.constants import HTTPModes, Interfaces
 from granian.http import HTTP1Settings
 
-from idp import create_app
+from idp import create_app, settings
 
 # granian's atoms; the path comes without the query string.
 ACCESS_LOG_FORMAT = '[%(time)s] %(addr)s "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).1fms'
@@ -46,8 +46,15 @@ def _flag(name: str, default: bool) -> bool:
 
 
 def serving_app() -> Flask:
-    """What each worker serves: the app without its command line (``flask --app wsgi`` has that)."""
-    return create_app(commands=False)
+    """What each worker serves: the app without its command line (``flask --app wsgi`` has that).
+
+    The worker then forgets the ``IDP_*`` environment (``settings.forget_environment``): no request's
+    WSGI environ carries a secret, and werkzeug's walks through the environ (counting or listing
+    the headers) are shorter.
+    """
+    app = create_app(commands=False)
+    settings.forget_environment()
+    return app
 
 
 def server() -> Granian:

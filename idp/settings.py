@@ -17,6 +17,7 @@ from flask import Flask
 
 import config as defaults
 
+PREFIX = "IDP_"  # every setting's name, in config.py and in the environment
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -60,7 +61,7 @@ def instance_path(overrides: Mapping[str, Any] | None, default: Path) -> str:
 
 def load(app: Flask, overrides: Mapping[str, Any] | None) -> None:
     """Fill ``app.config`` from config.py, the environment and ``overrides``, in that order."""
-    names = [name for name in dir(defaults) if name.startswith("IDP_")]
+    names = [name for name in dir(defaults) if name.startswith(PREFIX)]
     for name in names:
         app.config[name] = getattr(defaults, name)
     for name in names:
@@ -70,6 +71,17 @@ def load(app: Flask, overrides: Mapping[str, Any] | None) -> None:
     _check(app)
     _apply_secrets(app)
     _derive_flask_settings(app)
+
+
+def forget_environment() -> None:
+    """Remove the settings' variables from this process's environment, once an app has read them.
+
+    For a serving worker: granian copies the process's environment into every request's WSGI
+    environ (PEP 3333 allows it), which would put the secret key, the data key and the database
+    password in front of any code that reads or logs the environ.
+    """
+    for name in [name for name in os.environ if name.startswith(PREFIX)]:
+        del os.environ[name]
 
 
 def _check(app: Flask) -> None:

@@ -77,3 +77,17 @@ def test_a_serving_worker_loads_neither_alembic_nor_redis(tmp_path: Path) -> Non
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=60, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_serving_worker_forgets_the_settings_environment(tmp_path: Path) -> None:
+    """granian copies the process's environment into every request's WSGI environ: once the app has
+    read its settings, the worker keeps no IDP_* variable (no secret in any request's environ)."""
+    secret = secrets.token_urlsafe(32)
+    code = ("import os; from idp.serve import serving_app; app = serving_app(); "
+            "print(sorted(name for name in os.environ if name.startswith('IDP_'))); "
+            "print(app.config['IDP_SECRET_KEY'] == os.environ['CHECK_SECRET'])")
+    env = {**os.environ, "IDP_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}", "IDP_INSTANCE_PATH": str(tmp_path),
+           "IDP_SECRET_KEY": secret, "IDP_DATA_KEY": secrets.token_urlsafe(32), "CHECK_SECRET": secret}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=60, check=True)
+    assert result.stdout.split("\n")[:2] == ["[]", "True"]

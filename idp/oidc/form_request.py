@@ -59,8 +59,10 @@ class FormRequest(OAuth2Request):
     def __init__(self, request: Request) -> None:
         # Authlib reads the URI only to refuse plain http to anything but loopback (its transport
         # check); the path is enough for that, without werkzeug's IRI decoding of the whole URL.
-        super().__init__(request.method, f"{request.scheme}://{request.host}{request.path}",
-                         headers=request.headers)
+        super().__init__(request.method, f"{request.scheme}://{request.host}{request.path}")
+        # Set after: Authlib's ``headers or {}`` would count werkzeug's headers, a walk through the
+        # whole WSGI environ (which holds the process's environment too, under granian).
+        self.headers = request.headers
         self._form = parameters(request)
         self.payload = _FormPayload(self._form)
 
