@@ -24,7 +24,7 @@ from werkzeug.datastructures import MultiDict
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
-def parameters(request: Request) -> MultiDict[str, str]:
+def _parameters(request: Request) -> MultiDict[str, str]:
     """The parameters of a urlencoded body; none for another content type.
 
     Bytes that are not UTF-8 become U+FFFD: such a value matches no client, code or token, so the
@@ -63,7 +63,7 @@ class FormRequest(OAuth2Request):
         # Set after: Authlib's ``headers or {}`` would count werkzeug's headers, a walk through the
         # whole WSGI environ (which holds the process's environment too, under granian).
         self.headers = request.headers
-        self._form = parameters(request)
+        self._form = _parameters(request)
         self.payload = _FormPayload(self._form)
 
     @property
