@@ -23,14 +23,13 @@ class Server(AuthorizationServer):
         return OAuthClient(record) if record is not None else None
 
     def create_oauth2_request(self, request: object):  # type: ignore[no-untyped-def]
-        """Authlib's view of the HTTP request (``FormRequest``), built once per request: it is asked
-        for more than once per token request (here, and by Authlib itself).
+        """Authlib's view of the current HTTP request (``FormRequest``), built once per request: it is
+        asked for more than once per token request (here, and by Authlib itself). Like Authlib's own
+        Flask server, it reads Flask's current request whatever ``request`` is passed.
 
         It wraps the request itself, not Flask's context-local proxy to it as Authlib's own does:
         Authlib reads the request's headers many times per token request, and each read through the
         proxy first looks the request up in the context."""
-        if request is not None:
-            return super().create_oauth2_request(request)
         built = http_request.environ.get(_OAUTH_REQUEST)
         if built is None:
             built = FormRequest(http_request._get_current_object())  # type: ignore[attr-defined]
