@@ -17,7 +17,10 @@ from idp.identity import ldap, linking, local, routing
 from idp.mfa import policy as mfa_policy
 from idp.storage import transaction, utcnow
 from idp.storage.clients import ClientRecord
-from idp.storage.subjects import Credentials, Subject, SubjectRecord, SubjectStatus
+from idp.storage.credentials import Credentials
+from idp.storage.mfa import Enrolment
+from idp.storage.sessions import NewSession
+from idp.storage.subjects import Subject, SubjectRecord, SubjectStatus
 
 from . import passwords, sso, throttle
 
@@ -56,7 +59,7 @@ class Attempt:
 @dataclass(frozen=True)
 class Result:
     outcome: Outcome
-    sid: str | None = None  # of the session started (SIGNED_IN or SECOND_FACTOR)
+    session: NewSession | None = None  # started (SIGNED_IN, or SECOND_FACTOR: it owes the factor)
     token: str | None = None
     throttle: throttle.Verdict = throttle.ALLOWED
 
@@ -103,15 +106,17 @@ def _local_sign_in(attempt: Attempt, account: str, found: Credentials | None, no
         return _failed(attempt, account, None, now, reason="unknown_identifier")
     if not right:
         return _failed(attempt, account, found.subject, now, reason="password")
-    return _signed_in(attempt, account, found.subject, now, verdict)
+    return _signed_in(attempt, account, found.subject, now, verdict, found.enrolment)
 
 
 def _signed_in(attempt: Attempt, account: str, subject: Person, now: datetime,
-               verdict: throttle.Verdict) -> Result:
+               verdict: throttle.Verdict, enrolment: Enrolment | None = None) -> Result:
+    """``enrolment``: the policy's facts when the caller read them with the person (citizens)."""
     if subject.status != SubjectStatus.ACTIVE:
         outcome = Outcome.ACCOUNT_LOCKED if subject.status == SubjectStatus.LOCKED else Outcome.ACCOUNT_DISABLED
         return _refused(outcome, "login.refused", attempt, subject, reason=subject.status.value)
-    requirement = mfa_policy.requirement_for(subject, client=attempt.client, acr_values=attempt.acr_values)
+    requirement = mfa_policy.requirement_for(subject, client=attempt.client, acr_values=attempt.acr_values,
+                                              enrolment=enrolment)
     owed = (FACTOR_ENROL if requirement.must_enrol else FACTOR_OTP) if requirement.required else None
     with transaction():
         if verdict.failures_on_record:
@@ -120,14 +125,14 @@ def _signed_in(attempt: Attempt, account: str, subject: Person, now: datetime,
             previous = sso.resume(attempt.previous_token, now)
             if previous is not None:
                 sso.end(previous, reason="replaced")
-        sid, token = sso.start(subject, amr=["pwd"], now=now, ip=attempt.ip, user_agent=attempt.user_agent,
-                               pending_factor=owed)
+        session, token = sso.start(subject, amr=["pwd"], now=now, ip=attempt.ip, user_agent=attempt.user_agent,
+                                   pending_factor=owed, enrolment=enrolment)
         if owed is None:
-            audit.record("login.success", subject=subject, ip=attempt.ip, amr="pwd", sid=sid)
+            audit.record("login.success", subject=subject, ip=attempt.ip, amr="pwd", sid=session.sid)
         else:
             audit.record("login.password_ok", subject=subject, ip=attempt.ip, second_factor=owed,
                          reason=requirement.reason.value)
-    return Result(Outcome.SIGNED_IN if owed is None else Outcome.SECOND_FACTOR, sid=sid, token=token)
+    return Result(Outcome.SIGNED_IN if owed is None else Outcome.SECOND_FACTOR, session=session, token=token)
 
 
 def sign_in(attempt: Attempt) -> Result:

@@ -16,7 +16,8 @@ from blinker import Namespace
 from flask import current_app
 
 from idp.storage import sessions
-from idp.storage.sessions import SsoSession
+from idp.storage.mfa import Enrolment
+from idp.storage.sessions import NewSession, SsoSession
 from idp.storage.subjects import Subject, SubjectRecord, SubjectStatus
 
 _signals = Namespace()
@@ -43,13 +44,15 @@ def hash_token(token: str) -> str:
 
 
 def start(subject: Subject | SubjectRecord, *, amr: list[str], now: datetime, ip: str | None,
-          user_agent: str | None, pending_factor: str | None = None) -> tuple[str, str]:
-    """Create a session for ``subject``; returns its sid and the cookie secret (shown only here)."""
+          user_agent: str | None, pending_factor: str | None = None,
+          enrolment: Enrolment | None = None) -> tuple[NewSession, str]:
+    """Create a session for ``subject``; returns it as written (``enrolment`` carried along for the
+    authorization flow) and the cookie secret (shown only here)."""
     token, sid = secrets.token_urlsafe(32), sessions.new_sid()
     sessions.add(token_hash=hash_token(token), sid=sid, subject_id=subject.id, created_at=now,
                  expires_at=now + lifetimes().absolute, amr=" ".join(amr), pending_factor=pending_factor,
                  ip_address=ip, user_agent=(user_agent or "")[:255] or None)
-    return sid, token
+    return NewSession(sid, subject.id, subject, " ".join(amr), now, enrolment), token
 
 
 def add_factor(row: SsoSession, methods: list[str], now: datetime) -> None:

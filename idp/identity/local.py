@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from datetime import date
 
 from idp.authn import passwords
+from idp.storage import credentials as stored_credentials
 from idp.storage import subjects
-from idp.storage.subjects import Credentials, Identity, Subject, SubjectKind
+from idp.storage.credentials import Credentials
+from idp.storage.subjects import Identity, Subject, SubjectKind
 
 from . import emails, id_number
 
@@ -35,14 +37,14 @@ class NewCitizen:
 
 
 def credentials(identifier: str) -> Credentials | None:
-    """The citizen known by ``identifier`` (ID number or verified e-mail) and their password hash, as
-    plain values: what a sign-in checks."""
+    """The citizen known by ``identifier`` (ID number or verified e-mail), their password hash and
+    second-factor enrolment, as plain values: what a sign-in checks."""
     if id_number.looks_like(identifier):
-        return subjects.credentials_by_identity(SOURCE, identifier.strip())
+        return stored_credentials.by_identity(SOURCE, identifier.strip())
     email = emails.normalise(identifier)
     if email is None:
         return None
-    return subjects.credentials_by_verified_email(email, SubjectKind.CITIZEN)
+    return stored_credentials.by_verified_email(email, SubjectKind.CITIZEN)
 
 
 def find(identifier: str) -> Subject | None:

@@ -79,11 +79,13 @@ def admin_roles() -> tuple[str, ...]:
 
 
 def requirement_for(subject: Subject | SubjectRecord, *, client: ClientRecord | None = None,
-                    acr_values: Collection[str] = ()) -> Requirement:
-    """``second_factor_required`` with the subject's enrolment and roles read from the database."""
-    enrolled, roles = rows.enrolment_and_roles(subject.id)
-    return second_factor_required(subject, enrolled=enrolled, client=client, acr_values=acr_values, roles=roles,
-                                  admin_roles=admin_roles())
+                    acr_values: Collection[str] = (), enrolment: rows.Enrolment | None = None) -> Requirement:
+    """``second_factor_required`` with the subject's enrolment and roles: ``enrolment`` when the caller
+    read it with the person (a citizen's sign-in does, in the same query), else from the database."""
+    if enrolment is None:
+        enrolment = rows.enrolment(subject.id)
+    return second_factor_required(subject, enrolled=enrolment.enrolled, client=client, acr_values=acr_values,
+                                  roles=enrolment.roles, admin_roles=admin_roles())
 
 
 def must_enrol(subject: Subject, *, client: ClientRecord | None = None, acr_values: Collection[str] = ()) -> bool:

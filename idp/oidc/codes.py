@@ -9,16 +9,17 @@ from flask import current_app
 
 from idp import audit
 from idp.authn.levels import acr_for
-from idp.storage import grants, transaction
+from idp.storage import grants
 from idp.storage.clients import ClientRecord
-from idp.storage.sessions import SsoSession
+from idp.storage.sessions import FlowSession
 
 from . import client_policy, tokens
 from .authorization import AuthorizationRequest
 
 
-def issue(request: AuthorizationRequest, client: ClientRecord, session: SsoSession, now: datetime) -> str:
-    """A new code for ``request`` on behalf of the session's subject; only its hash is stored."""
+def issue(request: AuthorizationRequest, client: ClientRecord, session: FlowSession, now: datetime) -> str:
+    """A new code for ``request`` on behalf of the session's subject; only its hash is stored. In the
+    caller's transaction, which also ends the interaction that led here."""
     value = secrets.token_urlsafe(32)
     # The scope granted: what was asked, plus scopes whose claims the claims parameter asked for,
     # within what the client may have (the person consented to all of these).
@@ -26,12 +27,11 @@ def issue(request: AuthorizationRequest, client: ClientRecord, session: SsoSessi
         (request.consent_scopes() - set(request.scope)) & client_policy.allowed_scopes(client))
     amr = session.amr.split()
     lifetime = timedelta(seconds=current_app.config["IDP_CODE_LIFETIME_SECONDS"])
-    with transaction():
-        grants.add_code(
-            code_hash=tokens.hash_token(value), client_id=client.client_id, subject_id=session.subject_id,
-            redirect_uri=request.redirect_uri, scope=" ".join(scope), nonce=request.nonce,
-            code_challenge=request.code_challenge, code_challenge_method=request.code_challenge_method,
-            sid=session.sid, auth_time=session.auth_time, amr=session.amr, acr=acr_for(amr),
-            claims_request=request.claims, created_at=now, expires_at=now + lifetime)
-        audit.record("authorization.granted", subject=session.subject, client=client.client_id, scope=" ".join(scope))
+    grants.add_code(
+        code_hash=tokens.hash_token(value), client_id=client.client_id, subject_id=session.subject_id,
+        redirect_uri=request.redirect_uri, scope=" ".join(scope), nonce=request.nonce,
+        code_challenge=request.code_challenge, code_challenge_method=request.code_challenge_method,
+        sid=session.sid, auth_time=session.auth_time, amr=session.amr, acr=acr_for(amr),
+        claims_request=request.claims, created_at=now, expires_at=now + lifetime)
+    audit.record("authorization.granted", subject=session.subject, client=client.client_id, scope=" ".join(scope))
     return value

@@ -15,7 +15,7 @@ from idp import audit
 from idp.storage import transaction, utcnow
 from idp.storage.clients import ClientRecord
 from idp.storage.interactions import InteractionRecord
-from idp.storage.sessions import SsoSession
+from idp.storage.sessions import FlowSession
 
 from . import authorization, client_cache, codes, interactions, prompt_policy
 from .authorization import AuthorizationRequest
@@ -63,30 +63,32 @@ def _raw_state(params: MultiDict[str, str]) -> str | None:
     return values[0] if len(values) == 1 and len(values[0]) <= authorization.MAX_PARAM_LENGTH else None
 
 
-def _decide(request: AuthorizationRequest, client: ClientRecord, session: SsoSession | None,
+def _decide(request: AuthorizationRequest, client: ClientRecord, session: FlowSession | None,
             progress: prompt_policy.Progress, interaction: InteractionRecord | None) -> Decision:
     now = utcnow()
     try:
         prompt = prompt_policy.next_prompt(request, client, session, progress, now)
     except AuthorizationError as error:
         if interaction is not None:
-            interactions.finish(interaction)
+            with transaction():
+                interactions.finish(interaction)
         return _error(request.redirect_uri, request.response_mode, request.state, error)
     if prompt is None and session is not None:  # the policy asks for a sign-in whenever there is no session
-        code = codes.issue(request, client, session, now)
-        if interaction is not None:
-            interactions.finish(interaction)
+        with transaction():  # a code, and the interaction used up by it: one change
+            code = codes.issue(request, client, session, now)
+            if interaction is not None:
+                interactions.finish(interaction)
         return ToClient(request.redirect_uri, request.response_mode, request.state, {"code": code})
     prompt = prompt or prompt_policy.LOGIN
     if interaction is None:
         uid = interactions.start(request, prompt, now)
     else:
-        interactions.set_prompt(interaction, prompt)
+        interactions.park(interaction, prompt)
         uid = interaction.uid
     return Interact(uid, prompt, request.ui_locales, request.login_hint)
 
 
-def authorize(params: MultiDict[str, str], session: SsoSession | None) -> Decision:
+def authorize(params: MultiDict[str, str], session: FlowSession | None) -> Decision:
     try:
         client, redirect_uri = authorization.trusted_client(params)
     except UntrustedRequest as untrusted:
@@ -113,7 +115,7 @@ def parked(uid: str) -> Parked | None:
     return row, request, client
 
 
-def resume(found: Parked | None, session: SsoSession | None) -> Decision:
+def resume(found: Parked | None, session: FlowSession | None) -> Decision:
     """Decide again for the parked request once the person has acted (the page that took the step
     passes what it loaded, so the row is read once per request)."""
     if found is None:
@@ -127,14 +129,11 @@ def resume(found: Parked | None, session: SsoSession | None) -> Decision:
     return _decide(request, client, session, progress, row)
 
 
-def deny(uid: str) -> Decision:
-    """The person refused: the client learns access_denied (RFC 6749 §4.1.2.1)."""
-    found = parked(uid)
-    if found is None:
-        return Untrusted("interaction_expired")
+def deny(found: Parked) -> Decision:
+    """The person refused the parked request: the client learns access_denied (RFC 6749 §4.1.2.1)."""
     row, request, _client = found
     with transaction():
         audit.record("consent.denied", client=request.client_id)
-    interactions.finish(row)
+        interactions.finish(row)
     return _error(request.redirect_uri, request.response_mode, request.state,
                   AuthorizationError("access_denied", "the person refused the request"))

@@ -2,6 +2,9 @@
 
 The portal calls the ``record_*`` functions when a step is done, then ``flow.resume`` in the same
 request: the protocol re-evaluates the prompt policy, and the page's response carries its answer.
+A step is recorded on the record the request goes on with, and written by what the flow decides: with
+the next prompt when the interaction waits again (``park``), or not at all when the application is
+answered and the row deleted: most sign-ins answer at once, and the write would be undone there.
 """
 
 from __future__ import annotations
@@ -9,7 +12,6 @@ from __future__ import annotations
 import secrets
 from dataclasses import asdict
 from datetime import datetime, timedelta
-from typing import Any
 
 from flask import current_app
 
@@ -50,23 +52,23 @@ def progress_of(row: InteractionRecord) -> Progress:
     return Progress(**row.params["progress"])
 
 
-def _progressed(row: InteractionRecord, **done: bool) -> dict[str, Any]:
-    return {**row.params, "progress": {**row.params["progress"], **done}}
+def _progressed(row: InteractionRecord, **done: bool) -> None:
+    row.params = {**row.params, "progress": {**row.params["progress"], **done}}
 
 
-def set_prompt(row: InteractionRecord, prompt: str) -> None:
+def park(row: InteractionRecord, prompt: str) -> None:
+    """Write where the interaction stands: the prompt it now waits for, and the steps recorded."""
     with transaction():
-        interactions.change(row, prompt=prompt)
+        interactions.change(row, prompt=prompt, params=row.params, login_sid=row.login_sid)
 
 
 def record_sign_in(row: InteractionRecord, sid: str) -> None:
-    with transaction():
-        interactions.change(row, login_sid=sid, params=_progressed(row, signed_in_here=True))
+    row.login_sid = sid
+    _progressed(row, signed_in_here=True)
 
 
 def record_account_selected(row: InteractionRecord) -> None:
-    with transaction():
-        interactions.change(row, params=_progressed(row, account_selected=True))
+    _progressed(row, account_selected=True)
 
 
 def record_consent(row: InteractionRecord, subject: Subject) -> None:
@@ -82,11 +84,11 @@ def record_consent(row: InteractionRecord, subject: Subject) -> None:
         else:
             consent.scope = " ".join(sorted(scopes | set(consent.scope.split())))
             consent.granted_at = now
-        interactions.change(row, params=_progressed(row, consent_shown=True))
         audit.record("consent.granted", subject=subject, client=request.client_id, scope=" ".join(sorted(scopes)))
+    _progressed(row, consent_shown=True)
 
 
 def finish(row: InteractionRecord) -> None:
-    """The interaction is over (code issued or request denied): it cannot be resumed again."""
-    with transaction():
-        interactions.delete_interaction(row)
+    """The interaction is over (code issued or request refused): it cannot be resumed again. In the
+    caller's transaction, with what ends it."""
+    interactions.delete_interaction(row)

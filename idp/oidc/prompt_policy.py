@@ -13,7 +13,7 @@ from datetime import datetime
 from idp.mfa import policy as mfa_policy
 from idp.storage import grants
 from idp.storage.clients import ClientRecord
-from idp.storage.sessions import SsoSession
+from idp.storage.sessions import FlowSession, NewSession
 
 from .authorization import AuthorizationRequest
 from .errors import AuthorizationError
@@ -41,7 +41,7 @@ class Progress:
     consent_shown: bool = False
 
 
-def _login_needed(request: AuthorizationRequest, session: SsoSession | None, progress: Progress,
+def _login_needed(request: AuthorizationRequest, session: FlowSession | None, progress: Progress,
                   now: datetime) -> bool:
     if session is None:
         return True
@@ -55,19 +55,22 @@ def _login_needed(request: AuthorizationRequest, session: SsoSession | None, pro
     return _someone_else(request, session)
 
 
-def _someone_else(request: AuthorizationRequest, session: SsoSession) -> bool:
+def _someone_else(request: AuthorizationRequest, session: FlowSession) -> bool:
     return request.expected_sub is not None and request.expected_sub != session.subject.sub
 
 
-def _second_factor_needed(request: AuthorizationRequest, client: ClientRecord, session: SsoSession) -> bool:
+def _second_factor_needed(request: AuthorizationRequest, client: ClientRecord, session: FlowSession) -> bool:
     """The session has no second factor, and the person, the client or the request asks for one
     (a password-only session is stepped up here)."""
     if "mfa" in session.amr.split():
         return False
-    return mfa_policy.requirement_for(session.subject, client=client, acr_values=request.acr_values).required
+    # A session started by this request comes with what its sign-in read for the policy.
+    known = session.enrolment if isinstance(session, NewSession) else None
+    return mfa_policy.requirement_for(session.subject, client=client, acr_values=request.acr_values,
+                                      enrolment=known).required
 
 
-def _consent_needed(request: AuthorizationRequest, client: ClientRecord, session: SsoSession,
+def _consent_needed(request: AuthorizationRequest, client: ClientRecord, session: FlowSession,
                     progress: Progress) -> bool:
     if client.skip_consent:
         return False
@@ -77,7 +80,7 @@ def _consent_needed(request: AuthorizationRequest, client: ClientRecord, session
     return granted is None or not request.consent_scopes() <= set(granted.scope.split())
 
 
-def next_prompt(request: AuthorizationRequest, client: ClientRecord, session: SsoSession | None,
+def next_prompt(request: AuthorizationRequest, client: ClientRecord, session: FlowSession | None,
                 progress: Progress, now: datetime) -> str | None:
     """The first step still needed, or None when a code may be issued now."""
     needed: str | None = None

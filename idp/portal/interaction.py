@@ -57,7 +57,7 @@ def select_account(uid: str) -> Response | tuple[str, int]:
     if request.form.get("choice") == "continue" and session is not None:
         interactions.record_account_selected(row)
         return answer(flow.resume(parked, session))
-    interactions.set_prompt(row, prompt_policy.LOGIN)
+    interactions.park(row, prompt_policy.LOGIN)
     return redirect(url_for("portal.login_page", interaction=uid))
 
 
@@ -68,7 +68,7 @@ def consent(uid: str) -> Response | tuple[str, int]:
         return _gone()
     session = sso_cookie.current()
     if request.form.get("decision") == "deny":
-        return answer(flow.deny(uid))
+        return answer(flow.deny(parked))
     if session is None:
         return redirect(url_for("portal.interaction", uid=uid))
     interactions.record_consent(parked[0], session.subject)

@@ -75,9 +75,10 @@ def login_submit() -> Response | tuple[str, int]:
     session.pop("csrf_token", None)
     if result.outcome == login.Outcome.SECOND_FACTOR:
         response = redirect(url_for("portal.second_factor_page", interaction=parked_uid()))
-    elif parked is not None and result.sid is not None:
-        interactions.record_sign_in(parked[0], result.sid)
-        response = make_response(answer(flow.resume(parked, sso_cookie.adopt(result.token))))
+    elif parked is not None and result.session is not None:
+        # The application is answered in this response, for the session just started.
+        interactions.record_sign_in(parked[0], result.session.sid)
+        response = make_response(answer(flow.resume(parked, result.session)))
     else:
         response = redirect(safe_next(request.form.get("next")) or url_for("portal.account"))
     sso_cookie.set_cookie(response, result.token)

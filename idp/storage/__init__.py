@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from . import (
     audit_events,
     clients,
+    credentials,
     grants,
     interactions,
     keys,
@@ -33,9 +34,9 @@ from . import (
 from .base import Base, db, execute, reading, utcnow
 
 __all__ = [
-    "Base", "audit_events", "call_after_commit", "clients", "db", "execute", "grants", "init_app", "interactions",
-    "keys", "logout", "mfa", "officials", "orgunits", "ping", "reading", "rollback", "savepoint", "sessions", "stamps",
-    "subjects", "throttle", "transaction", "utcnow",
+    "Base", "audit_events", "call_after_commit", "clients", "credentials", "db", "execute", "grants", "init_app",
+    "interactions", "keys", "logout", "mfa", "officials", "orgunits", "ping", "reading", "rollback", "savepoint",
+    "sessions", "stamps", "subjects", "throttle", "transaction", "utcnow",
 ]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"

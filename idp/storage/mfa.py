@@ -10,7 +10,10 @@ and used up by the same kind of conditional UPDATE.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -26,6 +29,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.expression import FromClause, Join
 
 from .base import Base, UtcDateTime, db, utcnow
 from .subjects import Subject, SubjectRole
@@ -71,22 +75,42 @@ def is_enrolled(subject_id: int) -> bool:
     ).first() is not None
 
 
-# Table columns, not ORM attributes: the statement runs as plain Core (the ORM's execution path
+@dataclass(frozen=True)
+class Enrolment:
+    """What the second-factor policy reads about a subject: a confirmed TOTP secret, and its roles."""
+
+    enrolled: bool
+    roles: frozenset[str]
+
+    @classmethod
+    def of(cls, rows: Iterable[Sequence[Any]]) -> Enrolment:
+        """From rows that end with ``ENROLMENT_COLUMNS`` (a row per role, or one without)."""
+        rows = list(rows)
+        return cls(any(row[-2] is not None for row in rows), frozenset(row[-1] for row in rows if row[-1] is not None))
+
+
+# Table columns, not ORM attributes: the statements run as plain Core (the ORM's execution path
 # costs more than the query, and the rows are only read).
 _TOTP, _ROLE, _SUBJECT = TotpCredential.__table__, SubjectRole.__table__, Subject.__table__
-_ENROLMENT_AND_ROLES = (
-    select(_TOTP.c.subject_id, _ROLE.c.role).select_from(_SUBJECT)
-    .outerjoin(_TOTP, and_(_TOTP.c.subject_id == _SUBJECT.c.id, _TOTP.c.secret_encrypted.is_not(None)))
-    .outerjoin(_ROLE, _ROLE.c.subject_id == _SUBJECT.c.id)
-    .where(_SUBJECT.c.id == bindparam("subject_id"))
-)
+ENROLMENT_COLUMNS = (_TOTP.c.subject_id, _ROLE.c.role)
 
 
-def enrolment_and_roles(subject_id: int) -> tuple[bool, set[str]]:
+def with_enrolment(source: FromClause) -> Join:
+    """``source``, which holds the subject table, outer-joined to what ``ENROLMENT_COLUMNS`` reads,
+    so that a statement reading a person can read the policy's facts with it."""
+    return (source
+            .outerjoin(_TOTP, and_(_TOTP.c.subject_id == _SUBJECT.c.id, _TOTP.c.secret_encrypted.is_not(None)))
+            .outerjoin(_ROLE, _ROLE.c.subject_id == _SUBJECT.c.id))
+
+
+_ENROLMENT = (select(*ENROLMENT_COLUMNS).select_from(with_enrolment(_SUBJECT))
+              .where(_SUBJECT.c.id == bindparam("subject_id")))
+
+
+def enrolment(subject_id: int) -> Enrolment:
     """Whether the subject has a confirmed TOTP secret, and its roles: what the second-factor policy
-    reads at every sign-in and authorization, in one query (a row per role, or one without)."""
-    rows = db.session.execute(_ENROLMENT_AND_ROLES, {"subject_id": subject_id}).all()
-    return any(row[0] is not None for row in rows), {row[1] for row in rows if row[1] is not None}
+    reads at every authorization that may step up, in one query."""
+    return Enrolment.of(db.session.execute(_ENROLMENT, {"subject_id": subject_id}).all())
 
 
 def set_pending(subject_id: int, secret_encrypted: str, now: datetime) -> None:

@@ -7,13 +7,15 @@ cookie secret never leaves the browser and the database never holds it.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, String, bindparam, insert, select
 from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 
 from .base import Base, UtcDateTime, db
-from .subjects import Subject
+from .mfa import Enrolment
+from .subjects import Subject, SubjectRecord
 
 
 def new_sid() -> str:
@@ -40,6 +42,25 @@ class SsoSession(Base):
     user_agent: Mapped[str | None] = mapped_column(String(255))
 
     subject: Mapped[Subject] = relationship()
+
+
+@dataclass(frozen=True)
+class NewSession:
+    """A session this request has just started, as the authorization flow reads one: the values the
+    sign-in wrote, so that answering the application in the sign-in's own response reads nothing back."""
+
+    sid: str
+    subject_id: int
+    subject: Subject | SubjectRecord
+    amr: str
+    auth_time: datetime
+    # The second-factor policy's facts when the sign-in read them with the person (citizens); None:
+    # the policy reads them itself.
+    enrolment: Enrolment | None = None
+
+
+# What the authorization flow acts for: the browser's session row, or the one this request started.
+FlowSession = SsoSession | NewSession
 
 
 # Built once: every page and authorization request of a signed-in browser reads its session.

@@ -10,7 +10,6 @@ import enum
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint, bindparam, delete, select
 from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
@@ -126,41 +125,6 @@ class LocalPassword(Base):
 # The directory sync looks every official's entry up by its entryUUID: built once.
 _IDENTITY = (select(Identity).options(joinedload(Identity.subject))
              .where(Identity.source == bindparam("source"), Identity.external_id == bindparam("external_id")))
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """Who signs in with a local password, and the hash to check it against (None: no password)."""
-
-    subject: SubjectRecord
-    password_hash: str | None
-
-
-# A sign-in reads the person and the password hash as plain columns, in one query: loading the
-# identity, the subject and the password as ORM objects cost ≈90 µs more per sign-in.
-_S, _P = Subject.__table__, LocalPassword.__table__
-_WITH_PASSWORD = _S.outerjoin(_P, _P.c.subject_id == _S.c.id)
-_CREDENTIALS = select(*RECORD_COLUMNS, _P.c.password_hash)
-_CREDENTIALS_BY_IDENTITY = _CREDENTIALS.select_from(
-    Identity.__table__.join(_WITH_PASSWORD, _S.c.id == Identity.__table__.c.subject_id)
-).where(Identity.__table__.c.source == bindparam("source"),
-        Identity.__table__.c.external_id == bindparam("external_id"))
-_CREDENTIALS_BY_EMAIL = _CREDENTIALS.select_from(_WITH_PASSWORD).where(
-    _S.c.email == bindparam("email"), _S.c.email_verified.is_(True), _S.c.kind == bindparam("kind")).limit(1)
-
-
-def _credentials(row: Any) -> Credentials | None:
-    return None if row is None else Credentials(SubjectRecord(*row[:-1]), row[-1])
-
-
-def credentials_by_identity(source: str, external_id: str) -> Credentials | None:
-    return _credentials(db.session.execute(
-        _CREDENTIALS_BY_IDENTITY, {"source": source, "external_id": external_id}).first())
-
-
-def credentials_by_verified_email(email: str, kind: SubjectKind) -> Credentials | None:
-    """Of the subject of ``kind`` whose verified e-mail is ``email`` (already normalised)."""
-    return _credentials(db.session.execute(_CREDENTIALS_BY_EMAIL, {"email": email, "kind": kind}).first())
 
 
 def find_identity(source: str, external_id: str) -> Identity | None:

@@ -37,14 +37,6 @@ def current_including_pending() -> SsoSession | None:
     return request.environ[_CACHE_KEY]
 
 
-def adopt(token: str) -> SsoSession | None:
-    """Make the session this response has just started (its cookie is not set yet) the request's
-    current one, so that the rest of the request acts for it: a sign-in within an authorization
-    request answers the application in the same response."""
-    _look_up(token)
-    return current()
-
-
 def _look_up(token: str | None) -> None:
     found = None
     if token:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask.testing import FlaskClient
 
-from idp.storage import audit_events
-from tests.helpers.forms import sign_in
+from idp.storage import audit_events, interactions
+from tests.helpers.forms import hidden_value, sign_in
 from tests.helpers.oidc import authorize_params, drive, interaction_uid, redirect_params, register_client
 
 
@@ -102,3 +102,22 @@ def test_interaction_cannot_be_resumed_twice(client: FlaskClient, citizen) -> No
     uid = interaction_uid(location)
     drive(client, client.get(location), citizen)
     assert client.get(f"/authorize/resume/{uid}").status_code == 400
+
+
+def test_a_sign_in_the_request_asked_for_holds_through_the_consent_page(client: FlaskClient, citizen) -> None:
+    """The sign-in is written to the interaction only when it waits again (here for consent): it must
+    still count when the consent comes back, or prompt=login would ask for the password again."""
+    rp = register_client()
+    sign_in(client, citizen.id_number, citizen.password)
+    location = client.get("/authorize", query_string=authorize_params(rp, prompt="login")).headers["Location"]
+    uid = interaction_uid(location)
+    login_page = client.get(location, follow_redirects=True).get_data(as_text=True)
+    signed_in = client.post("/login", data={"csrf_token": hidden_value(login_page, "csrf_token"), "interaction": uid,
+                                            "identifier": citizen.id_number, "password": citizen.password})
+    to_consent = client.get(signed_in.headers["Location"])
+    assert 'name="decision"' in to_consent.get_data(as_text=True)
+    row = interactions.by_uid(uid)
+    assert row is not None and row.prompt == "consent" and row.params["progress"]["signed_in_here"]
+    assert row.login_sid is not None
+    assert "code" in redirect_params(drive(client, to_consent))
+    assert interactions.by_uid(uid) is None  # used up with the code

@@ -243,19 +243,19 @@ def test_sign_in_within_an_authorization_request(app: Flask, warm: dict[str, Any
     assert login_page == ["SELECT interaction"]
     assert sign_in == [
         "SELECT interaction",
-        "SELECT identity",  # the ID number's identity, with its person and password hash (joined)
+        # The ID number's identity, with its person, password hash, TOTP enrolment and roles (joined):
+        # the second-factor policy reads nothing more after the hash.
+        "SELECT identity",
         "SELECT login_throttle",  # the account's and the client IP's failure counters, one query
-        "SELECT subject",  # second-factor policy: TOTP enrolment and roles, one query
         # No failures on record: none to forget.
         "INSERT sso_session",
         "INSERT audit_event",  # login.success
-        "UPDATE interaction",  # signed in here, with this session
-        # The authorization request is answered in the same response (the interaction read above):
-        "SELECT sso_session",  # the new session, with its person (joined)
-        "SELECT subject",  # second-factor policy, now for the client's request
+        # The authorization request is answered in the same response, from what was read and written
+        # above: the interaction, the new session, its person and the second-factor policy's facts.
+        # The sign-in is not written to the interaction, which the code uses up in the same commit.
         "INSERT authorization_code",
         "INSERT audit_event",  # authorization.granted
-        "DELETE interaction",  # used up
+        "DELETE interaction",
     ]
 
 
