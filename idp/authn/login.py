@@ -15,7 +15,7 @@ from datetime import datetime
 from idp import audit
 from idp.identity import ldap, linking, local, routing
 from idp.mfa import policy as mfa_policy
-from idp.storage import transaction, utcnow
+from idp.storage import reading, transaction, utcnow
 from idp.storage.clients import ClientRecord
 from idp.storage.credentials import Credentials
 from idp.storage.mfa import Enrolment
@@ -100,8 +100,7 @@ def _directory_sign_in(attempt: Attempt, account: str, now: datetime, verdict: t
 
 def _local_sign_in(attempt: Attempt, account: str, found: Credentials | None, now: datetime,
                    verdict: throttle.Verdict) -> Result:
-    with transaction():  # a right password with outdated parameters is re-hashed here
-        right = local.verify_password(found, attempt.password)
+    right = local.verify_password(found, attempt.password)
     if found is None:
         return _failed(attempt, account, None, now, reason="unknown_identifier")
     if not right:
@@ -139,10 +138,14 @@ def sign_in(attempt: Attempt) -> Result:
     """Check the identifier's budget, then its password at the one source that owns it."""
     now = utcnow()
     source = routing.source_for(attempt.identifier)
-    found = local.credentials(attempt.identifier) if source == routing.Source.LOCAL else None
-    subject = found.subject if found is not None else None
-    account = throttle.account_key(attempt.identifier, subject.sub if subject else None)
-    verdict = throttle.check(account, attempt.ip, now)
+    # Nothing is written before the password is checked: these reads run outside any transaction
+    # (in autocommit on PostgreSQL), so that none stays open across the hash or the directory's bind,
+    # and none costs a BEGIN and a COMMIT.
+    with reading():
+        found = local.credentials(attempt.identifier) if source == routing.Source.LOCAL else None
+        subject = found.subject if found is not None else None
+        account = throttle.account_key(attempt.identifier, subject.sub if subject else None)
+        verdict = throttle.check(account, attempt.ip, now)
     if not verdict.allowed:
         with transaction():
             audit.record("login.throttled", subject=subject, ip=attempt.ip, reason=verdict.reason)

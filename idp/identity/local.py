@@ -11,7 +11,7 @@ from datetime import date
 
 from idp.authn import passwords
 from idp.storage import credentials as stored_credentials
-from idp.storage import subjects
+from idp.storage import subjects, transaction
 from idp.storage.credentials import Credentials
 from idp.storage.subjects import Identity, Subject, SubjectKind
 
@@ -56,14 +56,16 @@ def find(identifier: str) -> Subject | None:
 def verify_password(found: Credentials | None, password: str) -> bool:
     """True if ``password`` is the citizen's; the work done is the same when there is no one to check.
 
-    A right password hashed with outdated parameters is re-hashed in the caller's transaction.
+    A right password hashed with outdated parameters is re-hashed, and the new hash written in a
+    transaction of its own: none is open while the hash runs.
     """
     if found is None or found.password_hash is None:
         passwords.burn(password)
         return False
     result = passwords.check(found.password_hash, password)
     if result.ok and result.new_hash is not None:
-        subjects.set_password(found.subject, result.new_hash)
+        with transaction():
+            subjects.set_password(found.subject, result.new_hash)
     return result.ok
 
 

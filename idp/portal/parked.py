@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import request
 
 from idp.oidc import flow
+from idp.storage import reading
 
 _KEY = "dangnhap.parked_interaction"
 
@@ -18,7 +19,8 @@ def parked_request() -> flow.Parked | None:
     """The live parked request this page serves; None when there is none, or it expired."""
     if _KEY not in request.environ:
         uid = request.values.get("interaction")
-        request.environ[_KEY] = flow.parked(uid) if uid else None
+        with reading():  # only read here: the page's steps write in transactions of their own
+            request.environ[_KEY] = flow.parked(uid) if uid else None
     return request.environ[_KEY]
 
 

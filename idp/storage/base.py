@@ -104,7 +104,9 @@ _reader: ContextVar[_Reader | None] = ContextVar("dangnhap_reader", default=None
 @contextmanager
 def reading() -> Iterator[None]:
     """Run the block's ``execute`` statements on a pooled connection, outside any transaction and
-    without an ORM session: for views that never write.
+    without an ORM session: for views that never write, and for the reads a page makes before it
+    writes (a sign-in's person and counters, read before the password hash: no transaction stays open
+    across it).
 
     Userinfo, which every portal may call on every page, reads one row, and so does introspection
     (unless a private_key_jwt assertion is recorded). An ORM session made, begun, closed and removed
@@ -115,7 +117,7 @@ def reading() -> Iterator[None]:
     save, and its driver begins no transaction for a SELECT. The pool resets the isolation level when
     the connection returns to it.
 
-    A write inside the block would not be atomic, which is why only views that cannot write use it
+    A write inside the block would not be atomic, which is why only blocks that cannot write use it
     (tests/oidc/test_query_counts.py lists what they run). Inside a transaction that has already begun
     the block reads in it, and so sees what that transaction has not committed.
     """

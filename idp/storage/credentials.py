@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
-from .base import db
+from .base import execute
 from .mfa import ENROLMENT_COLUMNS, Enrolment, with_enrolment
 from .subjects import RECORD_COLUMNS, Identity, LocalPassword, Subject, SubjectKind, SubjectRecord
 
@@ -56,9 +56,9 @@ def _credentials(rows: Sequence[Any]) -> Credentials | None:
 
 
 def by_identity(source: str, external_id: str) -> Credentials | None:
-    return _credentials(db.session.execute(_BY_IDENTITY, {"source": source, "external_id": external_id}).all())
+    return _credentials(execute(_BY_IDENTITY, {"source": source, "external_id": external_id}).all())
 
 
 def by_verified_email(email: str, kind: SubjectKind) -> Credentials | None:
     """Of the subject of ``kind`` whose verified e-mail is ``email`` (already normalised)."""
-    return _credentials(db.session.execute(_BY_EMAIL, {"email": email, "kind": kind}).all())
+    return _credentials(execute(_BY_EMAIL, {"email": email, "kind": kind}).all())

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, String, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, UtcDateTime, db
+from .base import Base, UtcDateTime, db, execute
 
 
 class Interaction(Base):
@@ -56,7 +56,7 @@ _DELETE = delete(_table).where(_table.c.id == bindparam("row_id"))
 
 
 def by_uid(uid: str) -> InteractionRecord | None:
-    row = db.session.execute(_BY_UID, {"uid": uid}).first()
+    row = execute(_BY_UID, {"uid": uid}).first()
     return InteractionRecord(*row) if row is not None else None
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import Row, String, UniqueConstraint, bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, UtcDateTime, db
+from .base import Base, UtcDateTime, db, execute
 
 
 class LoginThrottle(Base):
@@ -42,7 +42,7 @@ _CLEAR = delete(_TABLE).where(_TABLE.c.scope == bindparam("scope"), _TABLE.c.key
 def get_many(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Row[Any]]:
     """The rows of several (scope, key) counters in one statement (a sign-in reads two), by pair."""
     wanted = set(pairs)
-    rows = db.session.execute(_ROWS_OF, {"scopes": sorted({scope for scope, _ in wanted}),
+    rows = execute(_ROWS_OF, {"scopes": sorted({scope for scope, _ in wanted}),
                                          "keys": sorted({key for _, key in wanted})})
     return {(row.scope, row.key): row for row in rows if (row.scope, row.key) in wanted}
 

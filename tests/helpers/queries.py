@@ -2,7 +2,9 @@
 
 ``before_cursor_execute`` on the engine sees every statement, savepoints included, whichever session
 or connection sends it. Tests compare short summaries ("SELECT oauth_grant", "INSERT audit_event") so
-a failure says which query appeared or went away, not only how many there are.
+a failure says which query appeared or went away, not only how many there are. Asked for, the ORM
+session's transactions show among them ("BEGIN", "COMMIT", "ROLLBACK"); statements without them ran
+on a ``reading()`` connection, outside any transaction.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from idp.storage import db
 
@@ -32,15 +35,22 @@ def summary(statement: str) -> str:
 
 
 @contextmanager
-def statements() -> Iterator[list[str]]:
-    """Collect the summaries of the statements sent while the block runs."""
+def statements(*, transactions: bool = False) -> Iterator[list[str]]:
+    """Collect the summaries of the statements sent while the block runs (and with ``transactions``,
+    where the ORM session's transactions begin and end)."""
     seen: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         seen.append(summary(statement))
 
+    marks = {"after_begin": "BEGIN", "after_commit": "COMMIT", "after_rollback": "ROLLBACK"}
+    markers = {name: (lambda *_args, mark=mark: seen.append(mark)) for name, mark in marks.items()}
     event.listen(db.engine, "before_cursor_execute", record)
+    for name, marker in markers.items() if transactions else ():
+        event.listen(Session, name, marker)
     try:
         yield seen
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
+        for name, marker in markers.items() if transactions else ():
+            event.remove(Session, name, marker)

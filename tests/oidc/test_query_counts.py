@@ -237,25 +237,30 @@ def test_sign_in_within_an_authorization_request(app: Flask, warm: dict[str, Any
         page = browser.get(to_login).get_data(as_text=True)
     form = {name: re.search(rf'name="{name}" value="([^"]+)"', page).group(1) for name in ("csrf_token", "interaction")}
     form.update(identifier=citizen.id_number, password=citizen.password)
-    with statements() as sign_in:
+    with statements(transactions=True) as sign_in:
         assert "code" in redirect_params(browser.post("/login", data=form))
     assert authorize == ["INSERT interaction"]
     assert login_page == ["SELECT interaction"]
     assert sign_in == [
+        # Read outside any transaction: none is open while the password is hashed.
         "SELECT interaction",
         # The ID number's identity, with its person, password hash, TOTP enrolment and roles (joined):
         # the second-factor policy reads nothing more after the hash.
         "SELECT identity",
         "SELECT login_throttle",  # the account's and the client IP's failure counters, one query
-        # No failures on record: none to forget.
+        # The hash. No failures on record: none to forget.
+        "BEGIN",
         "INSERT sso_session",
         "INSERT audit_event",  # login.success
+        "COMMIT",
         # The authorization request is answered in the same response, from what was read and written
         # above: the interaction, the new session, its person and the second-factor policy's facts.
         # The sign-in is not written to the interaction, which the code uses up in the same commit.
+        "BEGIN",
         "INSERT authorization_code",
         "INSERT audit_event",  # authorization.granted
         "DELETE interaction",
+        "COMMIT",
     ]
 
 
