@@ -40,7 +40,7 @@ _BY_IDENTITY = _CREDENTIALS.select_from(
     with_enrolment(_I.join(_WITH_PASSWORD, _S.c.id == _I.c.subject_id))
 ).where(_I.c.source == bindparam("source"), _I.c.external_id == bindparam("external_id"))
 # A verified address belongs to one citizen (registration refuses a second); should two ever share
-# it, the older account is the one found, as before rows per role were read.
+# it, the older account is the one found (ordered by id: its rows come first, and only they are read).
 _BY_EMAIL = _CREDENTIALS.select_from(with_enrolment(_WITH_PASSWORD)).where(
     _S.c.email == bindparam("email"), _S.c.email_verified.is_(True), _S.c.kind == bindparam("kind")
 ).order_by(_S.c.id)
