@@ -13,7 +13,7 @@ from datetime import datetime
 from idp.mfa import policy as mfa_policy
 from idp.storage import grants
 from idp.storage.clients import ClientRecord
-from idp.storage.sessions import FlowSession, NewSession
+from idp.storage.sessions import FlowSession
 
 from .authorization import AuthorizationRequest
 from .errors import AuthorizationError
@@ -64,10 +64,9 @@ def _second_factor_needed(request: AuthorizationRequest, client: ClientRecord, s
     (a password-only session is stepped up here)."""
     if "mfa" in session.amr.split():
         return False
-    # A session started by this request comes with what its sign-in read for the policy.
-    known = session.enrolment if isinstance(session, NewSession) else None
+    # The policy's facts come with the session: read with it, or by the sign-in that started it.
     return mfa_policy.requirement_for(session.subject, client=client, acr_values=request.acr_values,
-                                      enrolment=known).required
+                                      enrolment=session.enrolment).required
 
 
 def _consent_needed(request: AuthorizationRequest, client: ClientRecord, session: FlowSession,

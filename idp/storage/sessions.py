@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, String, bindparam, insert, select
-from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
+from sqlalchemy.orm import Mapped, contains_eager, mapped_column, relationship
 
 from .base import Base, UtcDateTime, db
-from .mfa import Enrolment
+from .mfa import ENROLMENT_COLUMNS, Enrolment, with_enrolment
 from .subjects import Subject, SubjectRecord
 
 
@@ -43,6 +43,10 @@ class SsoSession(Base):
 
     subject: Mapped[Subject] = relationship()
 
+    # Not a column: the second-factor policy's facts, when the query that loaded the session read
+    # them too (a browser's session, found by its cookie); None: the policy reads them itself.
+    enrolment = None
+
 
 @dataclass(frozen=True)
 class NewSession:
@@ -63,14 +67,26 @@ class NewSession:
 FlowSession = SsoSession | NewSession
 
 
-# Built once: every page and authorization request of a signed-in browser reads its session.
-_BY_TOKEN_HASH = (select(SsoSession).options(joinedload(SsoSession.subject))
-                  .where(SsoSession.token_hash == bindparam("token_hash")))
+# Built once: every page and authorization request of a signed-in browser reads its session, with
+# its person and what the second-factor policy asks of a password-only session (a row per role).
+_SESSIONS, _SUBJECTS = SsoSession.__table__, Subject.__table__
+_BY_TOKEN_HASH = (
+    select(SsoSession, *ENROLMENT_COLUMNS)
+    .select_from(with_enrolment(_SESSIONS.join(_SUBJECTS, _SUBJECTS.c.id == _SESSIONS.c.subject_id)))
+    .options(contains_eager(SsoSession.subject))
+    .where(SsoSession.token_hash == bindparam("token_hash"))
+)
 
 
 def find_by_token_hash(token_hash: str) -> SsoSession | None:
-    """The session with its person (every use of a session reads the person: one query, not two)."""
-    return db.session.execute(_BY_TOKEN_HASH, {"token_hash": token_hash}).scalar_one_or_none()
+    """The session with its person and the policy's facts (every use of a session reads the person,
+    and an authorization may ask the policy: one query, not three)."""
+    rows = db.session.execute(_BY_TOKEN_HASH, {"token_hash": token_hash}).all()
+    if not rows:
+        return None
+    session = rows[0][0]
+    session.enrolment = Enrolment.of(rows)
+    return session
 
 
 # Every sign-in writes one and reads nothing back in that request (the caller made the secret and

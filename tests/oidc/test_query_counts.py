@@ -97,8 +97,9 @@ def test_authorization_for_a_signed_in_person(client: FlaskClient, warm: dict[st
         response = client.get("/authorize", query_string=params)
     assert "code" in redirect_params(response)
     assert sent == [
-        "SELECT sso_session",  # the session of the cookie, with its person (joined)
-        "SELECT subject",  # second-factor policy: the person's TOTP enrolment and roles, one query
+        # The session of the cookie, with its person and the second-factor policy's facts (TOTP
+        # enrolment, roles: joined), which a password-only session is checked against.
+        "SELECT sso_session",
         "INSERT authorization_code",
         "INSERT audit_event",  # authorization.granted
     ]

@@ -161,6 +161,21 @@ def test_password_only_session_is_stepped_up_for_a_demanding_client(client: Flas
     assert redirect_params(none)["error"] == "interaction_required"
 
 
+def test_roles_granted_after_a_password_sign_in_count_at_the_next_authorization(client: FlaskClient,
+                                                                                 citizen) -> None:
+    """The policy's facts are read with the browser's session at every authorization, not carried
+    from the sign-in: an admin role granted since then asks for the second factor at once."""
+    rp = register_client(skip_consent=True)
+    sign_in(client, citizen.id_number, citizen.password)
+    with transaction():
+        subjects.set_roles(citizen.subject.id, {"editor", "viewer"})  # not admin roles: a row each, no step
+    assert "code" in redirect_params(client.get("/authorize", query_string=authorize_params(rp)))
+    with transaction():
+        subjects.set_roles(citizen.subject.id, {"admin", "editor", "viewer"})
+    response = client.get("/authorize", query_string=authorize_params(rp))
+    assert response.headers["Location"].startswith("/login/second-factor?interaction=")
+
+
 def test_acr_values_asking_for_mfa_step_up(client: FlaskClient, citizen) -> None:
     enrolled(citizen.subject)
     rp = register_client(skip_consent=True)
