@@ -124,6 +124,17 @@ async def _flow_worker(spec: Spec) -> Step:
     return step
 
 
+async def _sso_worker(spec: Spec) -> Step:
+    """A signed-in person opening another portal: the authorization answered from the SSO session
+    (no password, no form), as every portal's first page does for someone signed in elsewhere."""
+    browser = await _signed_in_browser(spec)
+
+    async def step() -> None:
+        await flows.authorize(browser, spec.provider, spec.client, None)
+
+    return step
+
+
 async def _sign_in_worker(spec: Spec) -> Step:
     """A sign-in on the provider's own page, in a new browser session each time: what argon2 limits."""
     browser = spec.connection()
@@ -184,7 +195,8 @@ async def _run(spec: Spec) -> dict[str, Any]:
         steps = [await make(i) for i in range(spec.concurrency)]
     else:
         minted = 0
-        factory = {"flow": _flow_worker, "refresh": _refresh_worker, "sign-in": _sign_in_worker}[spec.mode]
+        factory = {"flow": _flow_worker, "refresh": _refresh_worker, "sign-in": _sign_in_worker,
+                   "sso": _sso_worker}[spec.mode]
         steps = await asyncio.wait_for(
             asyncio.gather(*(factory(spec) for _ in range(spec.concurrency))), _SETUP_SECONDS)
 

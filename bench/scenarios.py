@@ -30,6 +30,8 @@ SCENARIOS = (
     Scenario("code exchange", "exchange"),
     Scenario("refresh (confidential)", "refresh"),
     Scenario("refresh (public)", "refresh"),
+    # Signed in once, then another portal: the code comes from the SSO session (the redirect only).
+    Scenario("SSO authorization ×4", "sso"),
     # The sign-in page alone (no application): what the argon2id limit is about. node-oidc-provider
     # has no sign-in outside an authorization request.
     Scenario("citizen sign-in page ×4", "sign-in", node=False),
