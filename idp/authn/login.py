@@ -19,7 +19,7 @@ from idp.storage import reading, transaction, utcnow
 from idp.storage.clients import ClientRecord
 from idp.storage.credentials import Credentials
 from idp.storage.mfa import Enrolment
-from idp.storage.sessions import NewSession
+from idp.storage.sessions import SessionRecord
 from idp.storage.subjects import Subject, SubjectRecord, SubjectStatus
 
 from . import passwords, sso, throttle
@@ -59,7 +59,7 @@ class Attempt:
 @dataclass(frozen=True)
 class Result:
     outcome: Outcome
-    session: NewSession | None = None  # started (SIGNED_IN, or SECOND_FACTOR: it owes the factor)
+    session: SessionRecord | None = None  # started (SIGNED_IN, or SECOND_FACTOR: it owes the factor)
     token: str | None = None
     throttle: throttle.Verdict = throttle.ALLOWED
 

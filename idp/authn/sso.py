@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from blinker import Namespace
 from flask import current_app
 
-from idp.storage import sessions
+from idp.storage import reading, sessions, transaction
 from idp.storage.mfa import Enrolment
-from idp.storage.sessions import NewSession, SsoSession
+from idp.storage.sessions import SessionRecord, SsoSession
 from idp.storage.subjects import Subject, SubjectRecord, SubjectStatus
 
 _signals = Namespace()
@@ -45,14 +45,17 @@ def hash_token(token: str) -> str:
 
 def start(subject: Subject | SubjectRecord, *, amr: list[str], now: datetime, ip: str | None,
           user_agent: str | None, pending_factor: str | None = None,
-          enrolment: Enrolment | None = None) -> tuple[NewSession, str]:
+          enrolment: Enrolment | None = None) -> tuple[SessionRecord, str]:
     """Create a session for ``subject``; returns it as written (``enrolment`` carried along for the
     authorization flow) and the cookie secret (shown only here)."""
     token, sid = secrets.token_urlsafe(32), sessions.new_sid()
+    written = SessionRecord(sid, subject, " ".join(amr), auth_time=now, last_seen_at=now,
+                            expires_at=now + lifetimes().absolute, pending_factor=pending_factor,
+                            enrolment=enrolment)
     sessions.add(token_hash=hash_token(token), sid=sid, subject_id=subject.id, created_at=now,
-                 expires_at=now + lifetimes().absolute, amr=" ".join(amr), pending_factor=pending_factor,
+                 expires_at=written.expires_at, amr=written.amr, pending_factor=pending_factor,
                  ip_address=ip, user_agent=(user_agent or "")[:255] or None)
-    return NewSession(sid, subject.id, subject, " ".join(amr), now, enrolment), token
+    return written, token
 
 
 def add_factor(row: SsoSession, methods: list[str], now: datetime) -> None:
@@ -63,7 +66,7 @@ def add_factor(row: SsoSession, methods: list[str], now: datetime) -> None:
     row.auth_time = now
 
 
-def is_live(row: SsoSession, now: datetime) -> bool:
+def is_live(row: SsoSession | SessionRecord, now: datetime) -> bool:
     """Within both lifetimes, and the person may still sign in."""
     return (row.expires_at > now and row.last_seen_at + lifetimes().idle > now
             and row.subject.status == SubjectStatus.ACTIVE)
@@ -72,10 +75,9 @@ def is_live(row: SsoSession, now: datetime) -> bool:
 def resume(token: str, now: datetime) -> SsoSession | None:
     """The live session the cookie secret points to, its activity time refreshed; else None.
 
-    Activity is written at most once per ``IDP_SESSION_TOUCH_SECONDS`` so that pages and the
-    authorization endpoint do not each cost a database write.
+    For the pages that change or end the session: the row is loaded as an ORM object.
     """
-    if not token or len(token) > 128:
+    if not _plausible(token):
         return None
     row = sessions.find_by_token_hash(hash_token(token))
     if row is None:
@@ -83,9 +85,46 @@ def resume(token: str, now: datetime) -> SsoSession | None:
     if not is_live(row, now):
         end(row, reason="expired")
         return None
-    if now - row.last_seen_at >= lifetimes().touch:
+    if _touch_due(row, now):
         row.last_seen_at = now
     return row
+
+
+def look_up(token: str, now: datetime) -> SessionRecord | None:
+    """The live session the cookie secret points to, as plain values, its activity refreshed as
+    ``resume`` does: for the authorization endpoint and the pages that only read the session. Every
+    portal's first page sends a signed-in person there, so the session is read without the ORM and
+    outside any transaction.
+
+    A write follows only to refresh the activity time, or to end a session found past its lifetimes,
+    which ``resume`` does (its applications are told).
+    """
+    if not _plausible(token):
+        return None
+    token_hash = hash_token(token)
+    with reading():
+        found = sessions.record_by_token_hash(token_hash)
+    if found is None:
+        return None
+    if not is_live(found, now):
+        with transaction():
+            resume(token, now)
+        return None
+    if _touch_due(found, now):
+        with transaction():
+            sessions.touch(token_hash, now)
+    return found
+
+
+def _touch_due(session: SsoSession | SessionRecord, now: datetime) -> bool:
+    """Activity is written at most once per ``IDP_SESSION_TOUCH_SECONDS``, so that pages and the
+    authorization endpoint do not each cost a database write."""
+    return now - session.last_seen_at >= lifetimes().touch
+
+
+def _plausible(token: str) -> bool:
+    """Worth a lookup: a secret this server issued is 43 characters; a long one is not hashed."""
+    return bool(token) and len(token) <= 128
 
 
 def end(row: SsoSession, *, reason: str) -> None:

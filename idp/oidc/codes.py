@@ -11,13 +11,13 @@ from idp import audit
 from idp.authn.levels import acr_for
 from idp.storage import grants
 from idp.storage.clients import ClientRecord
-from idp.storage.sessions import FlowSession
+from idp.storage.sessions import SessionRecord
 
 from . import client_policy, tokens
 from .authorization import AuthorizationRequest
 
 
-def issue(request: AuthorizationRequest, client: ClientRecord, session: FlowSession, now: datetime) -> str:
+def issue(request: AuthorizationRequest, client: ClientRecord, session: SessionRecord, now: datetime) -> str:
     """A new code for ``request`` on behalf of the session's subject; only its hash is stored. In the
     caller's transaction, which also ends the interaction that led here."""
     value = secrets.token_urlsafe(32)

@@ -46,14 +46,14 @@ def answer(decision: flow.Decision) -> Response | tuple[str, int]:
 
 @bp.route("/authorize", methods=["GET", "POST"])
 def authorize() -> Response | tuple[str, int]:
-    return answer(flow.authorize(_params(), sso_cookie.current()))
+    return answer(flow.authorize(_params(), sso_cookie.current_record()))
 
 
 @bp.get("/authorize/resume/<uid>")
 def resume(uid: str) -> Response | tuple[str, int]:
     """Where earlier releases sent the browser after each step. The pages now resume in their own
     response, but during a rolling upgrade a redirect issued by an older worker may arrive here."""
-    return answer(flow.resume(flow.parked(uid), sso_cookie.current()))
+    return answer(flow.resume(flow.parked(uid), sso_cookie.current_record()))
 
 
 @bp.post("/token")

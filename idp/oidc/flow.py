@@ -15,7 +15,7 @@ from idp import audit
 from idp.storage import transaction, utcnow
 from idp.storage.clients import ClientRecord
 from idp.storage.interactions import InteractionRecord
-from idp.storage.sessions import FlowSession
+from idp.storage.sessions import SessionRecord
 
 from . import authorization, client_cache, codes, interactions, prompt_policy
 from .authorization import AuthorizationRequest
@@ -63,7 +63,7 @@ def _raw_state(params: MultiDict[str, str]) -> str | None:
     return values[0] if len(values) == 1 and len(values[0]) <= authorization.MAX_PARAM_LENGTH else None
 
 
-def _decide(request: AuthorizationRequest, client: ClientRecord, session: FlowSession | None,
+def _decide(request: AuthorizationRequest, client: ClientRecord, session: SessionRecord | None,
             progress: prompt_policy.Progress, interaction: InteractionRecord | None) -> Decision:
     now = utcnow()
     try:
@@ -88,7 +88,7 @@ def _decide(request: AuthorizationRequest, client: ClientRecord, session: FlowSe
     return Interact(uid, prompt, request.ui_locales, request.login_hint)
 
 
-def authorize(params: MultiDict[str, str], session: FlowSession | None) -> Decision:
+def authorize(params: MultiDict[str, str], session: SessionRecord | None) -> Decision:
     try:
         client, redirect_uri = authorization.trusted_client(params)
     except UntrustedRequest as untrusted:
@@ -115,7 +115,7 @@ def parked(uid: str) -> Parked | None:
     return row, request, client
 
 
-def resume(found: Parked | None, session: FlowSession | None) -> Decision:
+def resume(found: Parked | None, session: SessionRecord | None) -> Decision:
     """Decide again for the parked request once the person has acted (the page that took the step
     passes what it loaded, so the row is read once per request)."""
     if found is None:

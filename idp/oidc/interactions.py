@@ -19,7 +19,7 @@ from idp import audit
 from idp.storage import grants, interactions, transaction, utcnow
 from idp.storage.grants import Consent
 from idp.storage.interactions import InteractionRecord
-from idp.storage.subjects import Subject
+from idp.storage.subjects import Subject, SubjectRecord
 
 from .authorization import AuthorizationRequest
 from .prompt_policy import Progress
@@ -71,7 +71,7 @@ def record_account_selected(row: InteractionRecord) -> None:
     _progressed(row, account_selected=True)
 
 
-def record_consent(row: InteractionRecord, subject: Subject) -> None:
+def record_consent(row: InteractionRecord, subject: Subject | SubjectRecord) -> None:
     """Remember the scopes agreed to (added to earlier consent) and mark the step done."""
     request = request_of(row)
     now = utcnow()

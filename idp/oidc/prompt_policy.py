@@ -13,7 +13,7 @@ from datetime import datetime
 from idp.mfa import policy as mfa_policy
 from idp.storage import grants
 from idp.storage.clients import ClientRecord
-from idp.storage.sessions import FlowSession
+from idp.storage.sessions import SessionRecord
 
 from .authorization import AuthorizationRequest
 from .errors import AuthorizationError
@@ -41,7 +41,7 @@ class Progress:
     consent_shown: bool = False
 
 
-def _login_needed(request: AuthorizationRequest, session: FlowSession | None, progress: Progress,
+def _login_needed(request: AuthorizationRequest, session: SessionRecord | None, progress: Progress,
                   now: datetime) -> bool:
     if session is None:
         return True
@@ -55,11 +55,11 @@ def _login_needed(request: AuthorizationRequest, session: FlowSession | None, pr
     return _someone_else(request, session)
 
 
-def _someone_else(request: AuthorizationRequest, session: FlowSession) -> bool:
+def _someone_else(request: AuthorizationRequest, session: SessionRecord) -> bool:
     return request.expected_sub is not None and request.expected_sub != session.subject.sub
 
 
-def _second_factor_needed(request: AuthorizationRequest, client: ClientRecord, session: FlowSession) -> bool:
+def _second_factor_needed(request: AuthorizationRequest, client: ClientRecord, session: SessionRecord) -> bool:
     """The session has no second factor, and the person, the client or the request asks for one
     (a password-only session is stepped up here)."""
     if "mfa" in session.amr.split():
@@ -69,7 +69,7 @@ def _second_factor_needed(request: AuthorizationRequest, client: ClientRecord, s
                                       enrolment=session.enrolment).required
 
 
-def _consent_needed(request: AuthorizationRequest, client: ClientRecord, session: FlowSession,
+def _consent_needed(request: AuthorizationRequest, client: ClientRecord, session: SessionRecord,
                     progress: Progress) -> bool:
     if client.skip_consent:
         return False
@@ -79,7 +79,7 @@ def _consent_needed(request: AuthorizationRequest, client: ClientRecord, session
     return granted is None or not request.consent_scopes() <= set(granted.scope.split())
 
 
-def next_prompt(request: AuthorizationRequest, client: ClientRecord, session: FlowSession | None,
+def next_prompt(request: AuthorizationRequest, client: ClientRecord, session: SessionRecord | None,
                 progress: Progress, now: datetime) -> str | None:
     """The first step still needed, or None when a code may be issued now."""
     needed: str | None = None

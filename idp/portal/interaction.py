@@ -36,7 +36,7 @@ def interaction(uid: str) -> Response | tuple[str, int] | str:
     if parked is None:
         return _gone()
     row, auth_request, client = parked
-    session = sso_cookie.current()
+    session = sso_cookie.current_record()
     prompt = prompt_policy.LOGIN if session is None else row.prompt
     if prompt in (prompt_policy.LOGIN, prompt_policy.SECOND_FACTOR):
         return redirect(interaction_page(uid, prompt, login_hint=auth_request.login_hint,
@@ -53,7 +53,7 @@ def select_account(uid: str) -> Response | tuple[str, int]:
     if parked is None:
         return _gone()
     row = parked[0]
-    session = sso_cookie.current()
+    session = sso_cookie.current_record()
     if request.form.get("choice") == "continue" and session is not None:
         interactions.record_account_selected(row)
         return answer(flow.resume(parked, session))
@@ -66,7 +66,7 @@ def consent(uid: str) -> Response | tuple[str, int]:
     parked = flow.parked(uid)
     if parked is None:
         return _gone()
-    session = sso_cookie.current()
+    session = sso_cookie.current_record()
     if request.form.get("decision") == "deny":
         return answer(flow.deny(parked))
     if session is None:

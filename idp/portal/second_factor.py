@@ -40,7 +40,7 @@ def _done(session: SsoSession) -> Response | tuple[str, int]:
         return redirect(url_for("portal.account"))
     if session.pending_factor is None:
         interactions.record_sign_in(parked[0], session.sid)
-    return answer(flow.resume(parked, sso_cookie.current()))
+    return answer(flow.resume(parked, sso_cookie.current_record()))
 
 
 def _error(result: VerifyResult) -> tuple[str, int]:

@@ -11,9 +11,10 @@ from flask import Response, current_app, request
 
 from idp.authn import sso
 from idp.storage import transaction, utcnow
-from idp.storage.sessions import SsoSession
+from idp.storage.sessions import SessionRecord, SsoSession
 
 _CACHE_KEY = "dangnhap.sso_session"
+_RECORD_KEY = "dangnhap.sso_session_record"
 
 
 def cookie_name() -> str:
@@ -24,8 +25,27 @@ def raw_token() -> str | None:
     return request.cookies.get(cookie_name())
 
 
+def current_record() -> SessionRecord | None:
+    """The live, complete SSO session of this browser as plain values (none while a second factor is
+    owed), for what only reads it: the authorization endpoint and the interaction's pages.
+
+    Looked up at most once per request; a page that has loaded (and maybe changed) the session row
+    gets that row's values instead."""
+    environ = request.environ
+    if _CACHE_KEY in environ:
+        row = environ[_CACHE_KEY]
+        found = SessionRecord.of(row) if row is not None else None
+    else:
+        if _RECORD_KEY not in environ:
+            token = raw_token()
+            environ[_RECORD_KEY] = sso.look_up(token, utcnow()) if token else None
+        found = environ[_RECORD_KEY]
+    return found if found is not None and found.pending_factor is None else None
+
+
 def current() -> SsoSession | None:
-    """The live, complete SSO session of this browser (none while a second factor is owed)."""
+    """The live, complete SSO session row of this browser (none while a second factor is owed), for
+    the pages that change or end it."""
     row = current_including_pending()
     return row if row is not None and row.pending_factor is None else None
 

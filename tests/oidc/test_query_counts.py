@@ -93,15 +93,18 @@ def test_client_credentials_sends_no_query(client: FlaskClient, warm: dict[str, 
 
 def test_authorization_for_a_signed_in_person(client: FlaskClient, warm: dict[str, Any], rp) -> None:
     params = authorize_params(rp)
-    with statements() as sent:
+    with statements(transactions=True) as sent:
         response = client.get("/authorize", query_string=params)
     assert "code" in redirect_params(response)
     assert sent == [
         # The session of the cookie, with its person and the second-factor policy's facts (TOTP
-        # enrolment, roles: joined), which a password-only session is checked against.
+        # enrolment, roles: joined), which a password-only session is checked against. Read outside
+        # any transaction; its activity was written less than IDP_SESSION_TOUCH_SECONDS ago.
         "SELECT sso_session",
+        "BEGIN",
         "INSERT authorization_code",
         "INSERT audit_event",  # authorization.granted
+        "COMMIT",
     ]
 
 
