@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import enum
 import importlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, Enum, Executable, MetaData, Table, TypeDecorator
-from sqlalchemy.engine import Connection, Dialect, Result
+from sqlalchemy import DateTime, Enum, Executable, Insert, MetaData, Table, TypeDecorator
+from sqlalchemy.engine import Connection, CursorResult, Dialect, Result
 from sqlalchemy.orm import DeclarativeBase, Session
-
-if TYPE_CHECKING:
-    from sqlalchemy.dialects import postgresql, sqlite
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -65,13 +62,32 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def dialect_insert(target: type[Base] | Table, session: Session | None = None) -> postgresql.Insert | sqlite.Insert:
-    """An INSERT with ``on_conflict_do_nothing`` / ``on_conflict_do_update`` (both our databases have them):
-    one statement where a savepoint, an INSERT that may fail and a rollback to the savepoint were three.
-    Its ``rowcount`` says whether a row was inserted (SQLAlchemy keeps it for INSERTs only when asked)."""
-    # The dialect's module is imported by name: the other one costs a worker ~2 MiB for nothing.
-    dialect = importlib.import_module(f"sqlalchemy.dialects.{(session or db.session).get_bind().dialect.name}")
-    return dialect.insert(target).execution_options(preserve_rowcount=True)
+class Upsert:
+    """An INSERT with ``ON CONFLICT`` (``DO NOTHING`` or ``DO UPDATE``), run with its values as
+    parameters: one statement where a savepoint, an INSERT that may fail and a rollback to the savepoint
+    were three. Its ``rowcount`` says whether a row was inserted.
+
+    Both our databases have the clause, but SQLAlchemy spells it per dialect, so the statement is built
+    once per dialect, at first use. Built again at every call with its values (every code exchange
+    records the session's participant), it cost more than its execution.
+    """
+
+    def __init__(self, table: Table, on_conflict: Callable[[Any], Insert]) -> None:
+        """``on_conflict`` adds the clause to the dialect's INSERT of ``table``."""
+        self._table, self._on_conflict = table, on_conflict
+        self._built: dict[str, Insert] = {}
+
+    def execute(self, values: Mapping[str, Any], session: Session | None = None) -> CursorResult[Any]:
+        """Run it in ``session``'s transaction (by default the request's)."""
+        session = session or db.session()
+        name = session.get_bind().dialect.name
+        statement = self._built.get(name)
+        if statement is None:
+            # The dialect's module is imported by name: the other one costs a worker ~2 MiB for nothing.
+            dialect = importlib.import_module(f"sqlalchemy.dialects.{name}")
+            statement = self._on_conflict(dialect.insert(self._table)).execution_options(preserve_rowcount=True)
+            self._built[name] = statement
+        return session.execute(statement, values)  # type: ignore[return-value]
 
 
 # Objects stay loaded when a transaction commits. A request commits several small transactions (the

@@ -18,7 +18,7 @@ from sqlalchemy import JSON, Boolean, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from . import stamps
-from .base import Base, UtcDateTime, db, dialect_insert, utcnow
+from .base import Base, Upsert, UtcDateTime, db, utcnow
 
 STAMP = "clients"
 
@@ -138,7 +138,9 @@ def add(row: Client) -> None:
     db.session.flush()
 
 
+_ADD_JTI = Upsert(ClientAssertionJti.__table__, lambda insert: insert.on_conflict_do_nothing())
+
+
 def add_jti(client_id: str, jti: str, expires_at: datetime) -> bool:
     """Record a client assertion's jti; False when it was already recorded (a replay)."""
-    return db.session.execute(dialect_insert(ClientAssertionJti.__table__).values(  # type: ignore[arg-type]
-        client_id=client_id, jti=jti, expires_at=expires_at).on_conflict_do_nothing()).rowcount == 1
+    return _ADD_JTI.execute({"client_id": client_id, "jti": jti, "expires_at": expires_at}).rowcount == 1

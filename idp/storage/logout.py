@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, UtcDateTime, db, dialect_insert, execute, str_enum
+from .base import Base, Upsert, UtcDateTime, db, execute, str_enum
 
 
 class SessionParticipant(Base):
@@ -87,10 +87,12 @@ def participants(sid: str) -> list[SessionParticipant]:
     return list(db.session.execute(select(SessionParticipant).where(SessionParticipant.sid == sid)).scalars())
 
 
+_ADD_PARTICIPANT = Upsert(SessionParticipant.__table__, lambda insert: insert.on_conflict_do_nothing())
+
+
 def add_participant(sid: str, client_id: str, subject_id: int, now: datetime) -> None:
     """Record the participation unless it is already recorded (every code exchange in a session asks)."""
-    db.session.execute(dialect_insert(SessionParticipant.__table__).values(  # type: ignore[arg-type]
-        sid=sid, client_id=client_id, subject_id=subject_id, first_seen_at=now).on_conflict_do_nothing())
+    _ADD_PARTICIPANT.execute({"sid": sid, "client_id": client_id, "subject_id": subject_id, "first_seen_at": now})
 
 
 def forget_participants(sid: str) -> None:
@@ -136,8 +138,10 @@ def is_revoked(jti: str) -> bool:
     return execute(_REVOKED_JTI, {"jti": jti}).first() is not None
 
 
+_REVOKE_ACCESS_TOKEN = Upsert(RevokedAccessToken.__table__, lambda insert: insert.on_conflict_do_nothing())
+
+
 def revoke_access_token(jti: str, expires_at: datetime) -> bool:
     """Remember ``jti`` as revoked until ``expires_at``; False when it already was (two revocations at
     once both succeed, and only one is audited)."""
-    return db.session.execute(dialect_insert(RevokedAccessToken.__table__).values(  # type: ignore[arg-type]
-        jti=jti, expires_at=expires_at).on_conflict_do_nothing()).rowcount == 1
+    return _REVOKE_ACCESS_TOKEN.execute({"jti": jti, "expires_at": expires_at}).rowcount == 1

@@ -24,7 +24,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import BigInteger, String, event, select
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, UOWTransaction, mapped_column
 
-from .base import Base, db, dialect_insert
+from .base import Base, Upsert, db
 
 _signals = Namespace()
 # Sent after the commit of a transaction that bumped stamps, with ``names=`` (a frozenset).
@@ -48,15 +48,17 @@ def versions() -> dict[str, int]:
     return {name: version for name, version in db.session.execute(select(CacheVersion.name, CacheVersion.version))}
 
 
+_BUMP = Upsert(CacheVersion.__table__, lambda insert: insert.on_conflict_do_update(
+    index_elements=[CacheVersion.name], set_={"version": CacheVersion.version + 1}))
+
+
 def bump(name: str, session: Session | None = None) -> None:
     """Add one to the stamp ``name`` in the current transaction (the row is made by its first bump).
 
     One upsert, no read: two writers at once serialise on the row, and neither loses its bump.
     """
     session = session or db.session()
-    statement = dialect_insert(CacheVersion, session).values(name=name, version=1)
-    session.execute(statement.on_conflict_do_update(index_elements=[CacheVersion.name],
-                                                    set_={"version": CacheVersion.version + 1}))
+    _BUMP.execute({"name": name, "version": 1}, session)
     session.info.setdefault(_BUMPED, set()).add(name)
 
 
