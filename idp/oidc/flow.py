@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from werkzeug.datastructures import MultiDict
 
 from idp import audit
-from idp.storage import transaction, utcnow
+from idp.storage import utcnow, writing
 from idp.storage.clients import ClientRecord
 from idp.storage.interactions import InteractionRecord
 from idp.storage.sessions import SessionRecord
@@ -70,11 +70,11 @@ def _decide(request: AuthorizationRequest, client: ClientRecord, session: Sessio
         prompt = prompt_policy.next_prompt(request, client, session, progress, now)
     except AuthorizationError as error:
         if interaction is not None:
-            with transaction():
+            with writing():
                 interactions.finish(interaction)
         return _error(request.redirect_uri, request.response_mode, request.state, error)
     if prompt is None and session is not None:  # the policy asks for a sign-in whenever there is no session
-        with transaction():  # a code, and the interaction used up by it: one change
+        with writing():  # a code, and the interaction used up by it: one change
             code = codes.issue(request, client, session, now)
             if interaction is not None:
                 interactions.finish(interaction)
@@ -97,7 +97,7 @@ def authorize(params: MultiDict[str, str], session: SessionRecord | None) -> Dec
     try:
         request = authorization.parse(params, client, redirect_uri)
     except AuthorizationError as error:
-        with transaction():
+        with writing():
             audit.record("authorization.refused", client=client.client_id, error=error.error)
         return _error(redirect_uri, mode, _raw_state(params), error)
     return _decide(request, client, session, prompt_policy.Progress(), None)
@@ -132,7 +132,7 @@ def resume(found: Parked | None, session: SessionRecord | None) -> Decision:
 def deny(found: Parked) -> Decision:
     """The person refused the parked request: the client learns access_denied (RFC 6749 §4.1.2.1)."""
     row, request, _client = found
-    with transaction():
+    with writing():
         audit.record("consent.denied", client=request.client_id)
         interactions.finish(row)
     return _error(request.redirect_uri, request.response_mode, request.state,

@@ -31,12 +31,12 @@ from . import (
     subjects,
     throttle,
 )
-from .base import Base, db, execute, reading, utcnow
+from .base import Base, db, execute, reading, transaction, utcnow, writing
 
 __all__ = [
     "Base", "audit_events", "call_after_commit", "clients", "credentials", "db", "execute", "grants", "init_app",
     "interactions", "keys", "logout", "mfa", "officials", "orgunits", "ping", "reading", "rollback", "savepoint",
-    "sessions", "stamps", "subjects", "throttle", "transaction", "utcnow",
+    "sessions", "stamps", "subjects", "throttle", "transaction", "utcnow", "writing",
 ]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -72,23 +72,6 @@ def init_migrations(app: Flask) -> None:
     from flask_migrate import Migrate
 
     Migrate(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
-
-
-@contextmanager
-def transaction() -> Iterator[None]:
-    """Commit what the block did, or roll all of it back if it raised.
-
-    A block that never touched the database (a client_credentials token: client and key come from
-    the caches) has no session to commit; making one just to commit nothing cost ~0.1 ms a request.
-    """
-    try:
-        yield
-        if db.session.registry.has():
-            db.session.commit()
-    except BaseException:
-        if db.session.registry.has():
-            db.session.rollback()
-        raise
 
 
 @contextmanager

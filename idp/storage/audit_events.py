@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, String, insert, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, UtcDateTime, db, utcnow
+from .base import Base, UtcDateTime, db, execute, utcnow
 
 
 class AuditEvent(Base):
@@ -30,7 +30,7 @@ _INSERT = insert(AuditEvent.__table__)
 
 def add(*, event: str, subject: str | None, client_id: str | None, ip_address: str | None,
         details: dict[str, Any]) -> None:
-    db.session.execute(_INSERT, {"at": utcnow(), "event": event, "subject": subject, "client_id": client_id,
+    execute(_INSERT, {"at": utcnow(), "event": event, "subject": subject, "client_id": client_id,
                                  "ip_address": ip_address, "details": details})
 
 

@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import DateTime, Enum, Executable, Insert, MetaData, Table, TypeDecorator
-from sqlalchemy.engine import Connection, CursorResult, Dialect, Result
+from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine, Result
 from sqlalchemy.orm import DeclarativeBase, Session
 
 NAMING_CONVENTION = {
@@ -90,11 +91,21 @@ class Upsert:
         return session.execute(statement, values)  # type: ignore[return-value]
 
 
+class _Session(FlaskSession):
+    """The ORM session, refusing to run inside a ``writing()`` block: its statements would go to a
+    connection and a transaction other than the block's, and the block's change would no longer be one."""
+
+    def get_bind(self, *args: Any, **kwargs: Any) -> Engine | Connection:
+        if _writer.get() is not None:
+            raise RuntimeError("the ORM session was used inside writing(); use storage.base.execute there")
+        return super().get_bind(*args, **kwargs)
+
+
 # Objects stay loaded when a transaction commits. A request commits several small transactions (the
 # SSO session's activity, then an interaction, then a code); expiring on commit made each one reload
 # every row it had read (the session, the person, the client) with one SELECT each. Rollbacks still
 # expire, and nothing outlives its request: the session is removed when the app context ends.
-db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False, "class_": _Session})
 
 
 class _Reader:
@@ -117,6 +128,24 @@ class _Reader:
 _reader: ContextVar[_Reader | None] = ContextVar("dangnhap_reader", default=None)
 
 
+class _Writer:
+    """The pooled connection of a ``writing()`` block, checked out and begun at its first statement."""
+
+    __slots__ = ("connection",)
+
+    def __init__(self) -> None:
+        self.connection: Connection | None = None
+
+    def execute(self, statement: Executable, params: Mapping[str, Any] | None) -> Result[Any]:
+        if self.connection is None:
+            self.connection = db.engine.connect()
+            self.connection.begin()
+        return self.connection.execute(statement, params)
+
+
+_writer: ContextVar[_Writer | None] = ContextVar("dangnhap_writer", default=None)
+
+
 @contextmanager
 def reading() -> Iterator[None]:
     """Run the block's ``execute`` statements on a pooled connection, outside any transaction and
@@ -135,9 +164,10 @@ def reading() -> Iterator[None]:
 
     A write inside the block would not be atomic, which is why only blocks that cannot write use it
     (tests/oidc/test_query_counts.py lists what they run). Inside a transaction that has already begun
-    the block reads in it, and so sees what that transaction has not committed.
+    (the ORM session's, or a ``writing()`` block's) the block reads in it, and so sees what that
+    transaction has not committed.
     """
-    if db.session.registry.has() and db.session().in_transaction():
+    if _writer.get() is not None or (db.session.registry.has() and db.session().in_transaction()):
         yield
         return
     reader = _Reader()
@@ -151,10 +181,60 @@ def reading() -> Iterator[None]:
 
 
 def execute(statement: Executable, params: Mapping[str, Any] | None = None) -> Result[Any]:
-    """Run a Core statement in the current transaction, or on the connection of a ``reading()`` block.
+    """Run a Core statement in the current transaction: a ``writing()`` block's, the ORM session's,
+    or on the connection of a ``reading()`` block.
 
-    The functions that read on the paths of ``reading()`` views run their statements through this."""
+    The functions that read on the paths of ``reading()`` views, and that write in ``writing()``
+    blocks, run their statements through this."""
+    writer = _writer.get()
+    if writer is not None:
+        return writer.execute(statement, params)
     reader = _reader.get()
     if reader is not None:
         return reader.execute(statement, params)
     return db.session.execute(statement, params)
+
+
+@contextmanager
+def transaction() -> Iterator[None]:
+    """Commit what the block did, or roll all of it back if it raised.
+
+    A block that never touched the database (a client_credentials token: client and key come from
+    the caches) has no session to commit; making one just to commit nothing cost ~0.1 ms a request.
+    """
+    try:
+        yield
+        if db.session.registry.has():
+            db.session.commit()
+    except BaseException:
+        if db.session.registry.has():
+            db.session.rollback()
+        raise
+
+
+@contextmanager
+def writing() -> Iterator[None]:
+    """A ``transaction()`` of Core statements only, on a pooled connection, without the ORM session:
+    for the writes every authorization answered makes (the code, its audit event, the interaction
+    used up), whose statements all go through ``execute``.
+
+    The ORM session's part in such a commit (its creation, its execution path for each statement,
+    its commit and its removal at teardown) cost about as much as the statements themselves
+    (two INSERTs and a commit in process: 220–300 µs against 130–210 µs on a connection). The ORM
+    session cannot be used inside (it raises), so no change is ever split over two transactions.
+    Inside a transaction the ORM session has already begun, the block runs in that one and commits
+    it, as ``transaction()`` does."""
+    if db.session.registry.has() and db.session().in_transaction():
+        with transaction():
+            yield
+        return
+    writer = _Writer()
+    token = _writer.set(writer)
+    try:
+        yield
+        if writer.connection is not None:
+            writer.connection.commit()
+    finally:
+        _writer.reset(token)
+        if writer.connection is not None:
+            writer.connection.close()  # rolls back what was not committed

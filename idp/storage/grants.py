@@ -313,7 +313,7 @@ def add_code(*, code_hash: str, client_id: str, subject_id: int, redirect_uri: s
              nonce: str | None, code_challenge: str | None, code_challenge_method: str | None, sid: str,
              auth_time: datetime, amr: str, acr: str, claims_request: dict[str, Any] | None,
              created_at: datetime, expires_at: datetime) -> None:
-    db.session.execute(_INSERT_CODE, {
+    execute(_INSERT_CODE, {
         "code_hash": code_hash, "client_id": client_id, "subject_id": subject_id, "redirect_uri": redirect_uri,
         "scope": scope, "nonce": nonce, "code_challenge": code_challenge,
         "code_challenge_method": code_challenge_method, "sid": sid, "auth_time": auth_time, "amr": amr,

@@ -74,4 +74,4 @@ def change(record: InteractionRecord, **values: Any) -> None:
 
 
 def delete_interaction(record: InteractionRecord) -> None:
-    db.session.execute(_DELETE, {"row_id": record.id})
+    execute(_DELETE, {"row_id": record.id})

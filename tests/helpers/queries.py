@@ -2,9 +2,10 @@
 
 ``before_cursor_execute`` on the engine sees every statement, savepoints included, whichever session
 or connection sends it. Tests compare short summaries ("SELECT oauth_grant", "INSERT audit_event") so
-a failure says which query appeared or went away, not only how many there are. Asked for, the ORM
-session's transactions show among them ("BEGIN", "COMMIT", "ROLLBACK"); statements without them ran
-on a ``reading()`` connection, outside any transaction.
+a failure says which query appeared or went away, not only how many there are. Asked for, the
+transactions show among them ("BEGIN", "COMMIT", "ROLLBACK"): the ORM session's and those of
+``writing()`` blocks; statements without them ran on a ``reading()`` connection, outside any
+transaction.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from idp.storage import db
+from idp.storage.base import _writer
 
 _TABLE = re.compile(r'^(?:SELECT\b.*?\bFROM|INSERT INTO|UPDATE|DELETE FROM)\s+"?(\w+)', re.IGNORECASE | re.DOTALL)
 _PARENTHESES = re.compile(r"\([^()]*\)")
@@ -45,12 +47,28 @@ def statements(*, transactions: bool = False) -> Iterator[list[str]]:
 
     marks = {"after_begin": "BEGIN", "after_commit": "COMMIT", "after_rollback": "ROLLBACK"}
     markers = {name: (lambda *_args, mark=mark: seen.append(mark)) for name, mark in marks.items()}
+
+    def writer_marker(mark: str) -> Any:
+        """A connection event recorded for a ``writing()`` block's connection only (the ORM session's
+        show through its own events, and a reader's connection has no transaction to show)."""
+        def marker(connection: Any, *_args: Any) -> None:
+            writer = _writer.get()
+            if writer is not None and writer.connection is connection:
+                seen.append(mark)
+        return marker
+
+    writer_markers = {name: writer_marker(mark) for name, mark in
+                      {"begin": "BEGIN", "commit": "COMMIT", "rollback": "ROLLBACK"}.items()}
     event.listen(db.engine, "before_cursor_execute", record)
     for name, marker in markers.items() if transactions else ():
         event.listen(Session, name, marker)
+    for name, marker in writer_markers.items() if transactions else ():
+        event.listen(db.engine, name, marker)
     try:
         yield seen
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
         for name, marker in markers.items() if transactions else ():
             event.remove(Session, name, marker)
+        for name, marker in writer_markers.items() if transactions else ():
+            event.remove(db.engine, name, marker)
