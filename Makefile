@@ -21,7 +21,7 @@ help:
 	@echo "make translations        compile the message catalogue"
 	@echo "make extract-messages    update the catalogue from the code and templates"
 	@echo "make bench               protocol endpoints and sign-in flows under load, vs node-oidc-provider"
-	@echo "make bench-profile       profiles of the token endpoint and userinfo into bench/profiles/"
+	@echo "make bench-profile       profiles of the token endpoint, userinfo, SSO and a flow into bench/profiles/"
 	@echo "make bench-ldap          time the directory sync of 50,000 officials (bench/README.md)"
 
 # A virtual environment needs python3-venv on Debian/Ubuntu; install it when we can (as root).

@@ -1,4 +1,5 @@
-"""Where the time of a hot request goes: pyinstrument profiles of the token endpoint and userinfo.
+"""Where the time of a hot request goes: pyinstrument profiles of the token endpoint, userinfo, an
+SSO authorization and a whole sign-in flow.
 
     make bench-profile                  # or: .venv/bin/python -m bench.profile [--calls 2000]
 
@@ -147,8 +148,16 @@ def scenarios(call: Caller, clients: seed.Clients, tokens: dict[str, Any],
         asyncio.run(flow())
         return "200 OK"
 
+    signed_in = InProcessBrowser(call)
+    asyncio.run(flows.authorize(signed_in, provider, clients.portal, citizen))
+
+    def sso_authorization() -> str:
+        """Another portal's authorization for the signed-in person, answered from the SSO session."""
+        asyncio.run(flows.authorize(signed_in, provider, clients.portal, None))
+        return "200 OK"
+
     return {"token-client_credentials": client_credentials, "token-refresh": refresh, "userinfo": userinfo,
-            "citizen-sign-in-flow": sign_in}
+            "sso-authorization": sso_authorization, "citizen-sign-in-flow": sign_in}
 
 
 def profile(name: str, request: Callable[[], str], calls: int) -> str:
