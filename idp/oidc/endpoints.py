@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from idp.storage import transaction
+from idp.storage import writing
 from idp.web import sso_cookie
 
 from . import discovery, flow, keys, prompt_policy, server
@@ -60,7 +60,8 @@ def resume(uid: str) -> Response | tuple[str, int]:
 def token() -> Response:
     keys.prepare()
     # Committed whatever the outcome: a refused reuse of a code or refresh token revokes its grant.
-    with transaction():
+    # Every grant writes through plain statements, so the change commits on a connection of its own.
+    with writing():
         return server.get().create_token_response()
 
 

@@ -15,10 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
-from flask_sqlalchemy.session import Session as FlaskSession
-from sqlalchemy import DateTime, Enum, Executable, Insert, MetaData, Table, TypeDecorator
-from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine, Result
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy import DateTime, Enum, Executable, Insert, MetaData, Table, TypeDecorator, event
+from sqlalchemy.engine import Connection, CursorResult, Dialect, Result
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -79,33 +78,24 @@ class Upsert:
         self._built: dict[str, Insert] = {}
 
     def execute(self, values: Mapping[str, Any], session: Session | None = None) -> CursorResult[Any]:
-        """Run it in ``session``'s transaction (by default the request's)."""
-        session = session or db.session()
-        name = session.get_bind().dialect.name
+        """Run it in ``session``'s transaction, or by default in the current one (``execute``)."""
+        name = (session.get_bind() if session is not None else db.engine).dialect.name
         statement = self._built.get(name)
         if statement is None:
             # The dialect's module is imported by name: the other one costs a worker ~2 MiB for nothing.
             dialect = importlib.import_module(f"sqlalchemy.dialects.{name}")
             statement = self._on_conflict(dialect.insert(self._table)).execution_options(preserve_rowcount=True)
             self._built[name] = statement
-        return session.execute(statement, values)  # type: ignore[return-value]
-
-
-class _Session(FlaskSession):
-    """The ORM session, refusing to run inside a ``writing()`` block: its statements would go to a
-    connection and a transaction other than the block's, and the block's change would no longer be one."""
-
-    def get_bind(self, *args: Any, **kwargs: Any) -> Engine | Connection:
-        if _writer.get() is not None:
-            raise RuntimeError("the ORM session was used inside writing(); use storage.base.execute there")
-        return super().get_bind(*args, **kwargs)
+        if session is not None:
+            return session.execute(statement, values)  # type: ignore[return-value]
+        return execute(statement, values)  # type: ignore[return-value]
 
 
 # Objects stay loaded when a transaction commits. A request commits several small transactions (the
 # SSO session's activity, then an interaction, then a code); expiring on commit made each one reload
 # every row it had read (the session, the person, the client) with one SELECT each. Rollbacks still
 # expire, and nothing outlives its request: the session is removed when the app context ends.
-db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False, "class_": _Session})
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 
 
 class _Reader:
@@ -215,15 +205,19 @@ def transaction() -> Iterator[None]:
 @contextmanager
 def writing() -> Iterator[None]:
     """A ``transaction()`` of Core statements only, on a pooled connection, without the ORM session:
-    for the writes every authorization answered makes (the code, its audit event, the interaction
-    used up), whose statements all go through ``execute``.
+    for the hottest writes, whose statements all go through ``execute``: every authorization answered
+    (the code, its audit event, the interaction used up) and every token request (a code redeemed,
+    a refresh token rotated, the grant, the tokens, the audit event).
 
     The ORM session's part in such a commit (its creation, its execution path for each statement,
     its commit and its removal at teardown) cost about as much as the statements themselves
-    (two INSERTs and a commit in process: 220–300 µs against 130–210 µs on a connection). The ORM
-    session cannot be used inside (it raises), so no change is ever split over two transactions.
-    Inside a transaction the ORM session has already begun, the block runs in that one and commits
-    it, as ``transaction()`` does."""
+    (two INSERTs and a commit in process: 220–300 µs against 130–210 µs on a connection).
+
+    The ORM session may still read inside a block (a cache filling itself, an official's unit for
+    the claims), on a connection of its own: it sees what is committed, not the block's writes. It
+    may not write there (it raises), so no change is ever split over two transactions. Inside a
+    transaction the ORM session has already begun, the block runs in that one and commits it, as
+    ``transaction()`` does."""
     if db.session.registry.has() and db.session().in_transaction():
         with transaction():
             yield
@@ -238,3 +232,22 @@ def writing() -> Iterator[None]:
         _writer.reset(token)
         if writer.connection is not None:
             writer.connection.close()  # rolls back what was not committed
+
+
+def _refuse_writes(*_args: Any) -> None:
+    raise RuntimeError("the ORM session wrote inside writing(); write there through storage.base.execute")
+
+
+def _refuse_dml(state: ORMExecuteState) -> None:
+    if _writer.get() is not None and (state.is_insert or state.is_update or state.is_delete):
+        _refuse_writes()
+
+
+def _refuse_flush(*_args: Any) -> None:
+    if _writer.get() is not None:
+        _refuse_writes()
+
+
+# On the Session class, as the stamps' hooks are: every app's sessions need them.
+event.listen(Session, "before_flush", _refuse_flush)
+event.listen(Session, "do_orm_execute", _refuse_dml)

@@ -216,7 +216,7 @@ def grant_of_access_token(gid: str, jti: str) -> tuple[AccessGrant | None, bool]
 
 
 def code_by_hash(code_hash: str) -> CodeRecord | None:
-    row = db.session.execute(_CODE_BY_HASH, {"code_hash": code_hash}).first()
+    row = execute(_CODE_BY_HASH, {"code_hash": code_hash}).first()
     if row is None:
         return None
     split = len(_CODE_COLUMNS)
@@ -225,7 +225,7 @@ def code_by_hash(code_hash: str) -> CodeRecord | None:
 
 def grant_of_code(code_id: int) -> int | None:
     """The id of the grant the code's first redemption made (read again: a concurrent one may have)."""
-    return db.session.execute(_GRANT_OF_CODE, {"code_id": code_id}).scalar_one_or_none()
+    return execute(_GRANT_OF_CODE, {"code_id": code_id}).scalar_one_or_none()
 
 
 def add_grant(code: CodeRecord, *, gid: str, client_id: str, created_at: datetime,
@@ -234,8 +234,8 @@ def add_grant(code: CodeRecord, *, gid: str, client_id: str, created_at: datetim
     values = {"gid": gid, "subject_id": code.subject.id, "client_id": client_id, "scope": code.scope,
               "sid": code.sid, "auth_time": code.auth_time, "amr": code.amr, "acr": code.acr,
               "claims_request": code.claims_request, "created_at": created_at, "expires_at": expires_at}
-    grant_id = db.session.execute(_INSERT_GRANT, values).scalar_one()
-    db.session.execute(_LINK_CODE, {"code_id": code.id, "grant_id": grant_id})
+    grant_id = execute(_INSERT_GRANT, values).scalar_one()
+    execute(_LINK_CODE, {"code_id": code.id, "grant_id": grant_id})
     return GrantRecord(id=grant_id, gid=gid, client_id=client_id, scope=code.scope, sid=code.sid,
                        auth_time=code.auth_time, amr=code.amr, acr=code.acr, claims_request=code.claims_request,
                        expires_at=expires_at, revoked_at=None, subject=code.subject)
@@ -266,7 +266,7 @@ _ROTATE_REFRESH = (
 
 def claim_code(code_id: int, now: datetime) -> bool:
     """Mark the code used unless it already is (one atomic UPDATE); True when this call did."""
-    return db.session.execute(_CLAIM_CODE, {"row_id": code_id, "now": now}).rowcount == 1
+    return execute(_CLAIM_CODE, {"row_id": code_id, "now": now}).rowcount == 1  # type: ignore[attr-defined]
 
 
 def rotate_refresh(token_id: int, now: datetime) -> bool:
@@ -274,7 +274,7 @@ def rotate_refresh(token_id: int, now: datetime) -> bool:
 
     Two requests presenting the same token at once cannot both rotate it: the second sees reuse.
     """
-    return db.session.execute(_ROTATE_REFRESH, {"row_id": token_id, "now": now}).rowcount == 1
+    return execute(_ROTATE_REFRESH, {"row_id": token_id, "now": now}).rowcount == 1  # type: ignore[attr-defined]
 
 
 def consent_for(subject_id: int, client_id: str) -> Consent | None:
@@ -283,8 +283,12 @@ def consent_for(subject_id: int, client_id: str) -> Consent | None:
     ).scalar_one_or_none()
 
 
+_REVOKE_GRANT = (update(_grants).where(_grants.c.id == bindparam("grant_id"), _grants.c.revoked_at.is_(None))
+                 .values(revoked_at=bindparam("now", type_=UtcDateTime)))
+
+
 def revoke_grant(grant_id: int, now: datetime) -> None:
-    db.session.execute(update(Grant).where(Grant.id == grant_id, Grant.revoked_at.is_(None)).values(revoked_at=now))
+    execute(_REVOKE_GRANT, {"grant_id": grant_id, "now": now})
 
 
 def revoke_session_grants(sid: str, now: datetime) -> None:
@@ -300,7 +304,7 @@ _INSERT_REFRESH = insert(_refresh_tokens)
 
 def add_refresh_token(*, token_hash: str, grant_id: int, scope: str, created_at: datetime,
                       expires_at: datetime) -> None:
-    db.session.execute(_INSERT_REFRESH, {"token_hash": token_hash, "grant_id": grant_id, "scope": scope,
+    execute(_INSERT_REFRESH, {"token_hash": token_hash, "grant_id": grant_id, "scope": scope,
                                          "created_at": created_at, "expires_at": expires_at})
 
 

@@ -3,9 +3,9 @@
 ``before_cursor_execute`` on the engine sees every statement, savepoints included, whichever session
 or connection sends it. Tests compare short summaries ("SELECT oauth_grant", "INSERT audit_event") so
 a failure says which query appeared or went away, not only how many there are. Asked for, the
-transactions show among them ("BEGIN", "COMMIT", "ROLLBACK"): the ORM session's and those of
-``writing()`` blocks; statements without them ran on a ``reading()`` connection, outside any
-transaction.
+transactions show among them: the ORM session's ("BEGIN", "COMMIT", "ROLLBACK") and those of
+``writing()`` blocks ("BEGIN writing", "COMMIT writing", "ROLLBACK writing"); statements without
+them ran on a ``reading()`` connection, outside any transaction.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def statements(*, transactions: bool = False) -> Iterator[list[str]]:
         return marker
 
     writer_markers = {name: writer_marker(mark) for name, mark in
-                      {"begin": "BEGIN", "commit": "COMMIT", "rollback": "ROLLBACK"}.items()}
+                      {"begin": "BEGIN writing", "commit": "COMMIT writing", "rollback": "ROLLBACK writing"}.items()}
     event.listen(db.engine, "before_cursor_execute", record)
     for name, marker in markers.items() if transactions else ():
         event.listen(Session, name, marker)

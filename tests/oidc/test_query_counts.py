@@ -101,20 +101,21 @@ def test_authorization_for_a_signed_in_person(client: FlaskClient, warm: dict[st
         # enrolment, roles: joined), which a password-only session is checked against. Read outside
         # any transaction; its activity was written less than IDP_SESSION_TOUCH_SECONDS ago.
         "SELECT sso_session",
-        "BEGIN",
+        "BEGIN writing",  # on a pooled connection, without the ORM session
         "INSERT authorization_code",
         "INSERT audit_event",  # authorization.granted
-        "COMMIT",
+        "COMMIT writing",
     ]
 
 
 def test_code_exchange(client: FlaskClient, warm: dict[str, Any], rp) -> None:
     code, headers = _code(client, rp), rp.basic_auth()
-    with statements() as sent:
+    with statements(transactions=True) as sent:
         response = client.post("/token", data={"grant_type": "authorization_code", "code": code,
                                                "redirect_uri": REDIRECT_URI}, headers=headers)
     assert response.status_code == 200, response.json
     assert sent == [
+        "BEGIN writing",  # one transaction, on a pooled connection without the ORM session
         "SELECT authorization_code",  # the code by its hash, with its person (joined)
         "UPDATE authorization_code",  # claimed: used_at set only if still unset (single use, atomically)
         "INSERT oauth_grant",
@@ -122,19 +123,22 @@ def test_code_exchange(client: FlaskClient, warm: dict[str, Any], rp) -> None:
         "INSERT session_participant",  # ON CONFLICT DO NOTHING: single logout tells this client
         "INSERT refresh_token",
         "INSERT audit_event",  # token.issued
+        "COMMIT writing",
     ]
 
 
 def test_refresh(client: FlaskClient, warm: dict[str, Any], rp) -> None:
     refresh, headers = _fresh_tokens(client, rp)["refresh_token"], rp.basic_auth()
-    with statements() as sent:
+    with statements(transactions=True) as sent:
         response = client.post("/token", data={"grant_type": "refresh_token", "refresh_token": refresh},
                                headers=headers)
     assert response.status_code == 200, response.json
     assert sent == [
+        "BEGIN writing",
         "SELECT refresh_token",  # by its hash, with its grant and the grant's person (joined)
         "UPDATE refresh_token",  # rotated, only if not rotated already (a concurrent reuse is caught)
         "INSERT refresh_token",  # its successor
+        "COMMIT writing",
     ]
 
 
@@ -260,11 +264,11 @@ def test_sign_in_within_an_authorization_request(app: Flask, warm: dict[str, Any
         # The authorization request is answered in the same response, from what was read and written
         # above: the interaction, the new session, its person and the second-factor policy's facts.
         # The sign-in is not written to the interaction, which the code uses up in the same commit.
-        "BEGIN",
+        "BEGIN writing",
         "INSERT authorization_code",
         "INSERT audit_event",  # authorization.granted
         "DELETE interaction",
-        "COMMIT",
+        "COMMIT writing",
     ]
 
 

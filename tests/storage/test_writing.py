@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from idp.storage import audit_events, db, execute, reading, transaction, writing
 from idp.storage.audit_events import AuditEvent
@@ -50,13 +50,29 @@ def test_a_block_that_fails_writes_nothing_and_returns_its_connection(app: Flask
     assert _committed() == 0
 
 
-def test_the_orm_session_cannot_be_used_inside_a_block(app: Flask) -> None:
-    """Its statements would run in another transaction: the block refuses, and writes nothing."""
+@pytest.mark.parametrize("write", [
+    lambda: db.session.execute(insert(AuditEvent.__table__).values(event="test.writing", details={})),
+    lambda: (db.session.add(AuditEvent(event="test.writing", details={})), db.session.flush()),
+], ids=["statement", "flush"])
+def test_the_orm_session_cannot_write_inside_a_block(app: Flask, write) -> None:
+    """Its writes would be in another transaction: the block refuses them, and writes nothing."""
     db.session.remove()
-    with pytest.raises(RuntimeError, match="ORM session"), writing():
+    with pytest.raises(RuntimeError, match="ORM session wrote"), writing():
         _add()
-        db.session.execute(select(Subject.id).limit(1))
+        write()
+    db.session.rollback()
     assert _committed() == 0
+
+
+def test_the_orm_session_may_read_inside_a_block(app: Flask, make_citizen) -> None:
+    """A cache filling itself, an official's unit for the claims: committed rows, read on the
+    session's own connection."""
+    citizen = make_citizen()
+    db.session.remove()
+    with writing():
+        _add()
+        assert db.session.get(Subject, citizen.subject.id) is not None
+    assert _committed() == 1
 
 
 def test_reads_inside_a_block_see_its_own_writes(app: Flask) -> None:
