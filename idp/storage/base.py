@@ -98,42 +98,29 @@ class Upsert:
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 
 
-class _Reader:
-    """The pooled connection of a ``reading()`` block, checked out at its first statement."""
+class _Block:
+    """The pooled connection of a ``reading()`` or a ``writing()`` block, checked out at its first
+    statement: outside any transaction for reading (in autocommit where transactions cost round
+    trips), in one begun then for writing."""
 
-    __slots__ = ("connection",)
+    __slots__ = ("connection", "writes")
 
-    def __init__(self) -> None:
+    def __init__(self, *, writes: bool) -> None:
         self.connection: Connection | None = None
+        self.writes = writes
 
     def execute(self, statement: Executable, params: Mapping[str, Any] | None) -> Result[Any]:
         if self.connection is None:
-            connection = db.engine.connect()
-            if connection.dialect.name != "sqlite":
+            connection = self.connection = db.engine.connect()
+            if self.writes:
+                connection.begin()
+            elif connection.dialect.name != "sqlite":
                 connection.execution_options(isolation_level="AUTOCOMMIT")
-            self.connection = connection
         return self.connection.execute(statement, params)
 
 
-_reader: ContextVar[_Reader | None] = ContextVar("dangnhap_reader", default=None)
-
-
-class _Writer:
-    """The pooled connection of a ``writing()`` block, checked out and begun at its first statement."""
-
-    __slots__ = ("connection",)
-
-    def __init__(self) -> None:
-        self.connection: Connection | None = None
-
-    def execute(self, statement: Executable, params: Mapping[str, Any] | None) -> Result[Any]:
-        if self.connection is None:
-            self.connection = db.engine.connect()
-            self.connection.begin()
-        return self.connection.execute(statement, params)
-
-
-_writer: ContextVar[_Writer | None] = ContextVar("dangnhap_writer", default=None)
+_reader: ContextVar[_Block | None] = ContextVar("dangnhap_reader", default=None)
+_writer: ContextVar[_Block | None] = ContextVar("dangnhap_writer", default=None)
 
 
 @contextmanager
@@ -160,7 +147,7 @@ def reading() -> Iterator[None]:
     if _writer.get() is not None or (db.session.registry.has() and db.session().in_transaction()):
         yield
         return
-    reader = _Reader()
+    reader = _Block(writes=False)
     token = _reader.set(reader)
     try:
         yield
@@ -222,7 +209,7 @@ def writing() -> Iterator[None]:
         with transaction():
             yield
         return
-    writer = _Writer()
+    writer = _Block(writes=True)
     token = _writer.set(writer)
     try:
         yield
