@@ -1,7 +1,8 @@
 """Storage: the models and their queries; the only package that touches ``db.session``.
 
 Domain code changes data inside ``with transaction():`` so that each change is one commit, and a
-failure half-way leaves nothing written.
+failure half-way leaves nothing written; the hottest changes, made of plain statements only, use
+``with writing():``, the same without the ORM session.
 """
 
 from __future__ import annotations
