@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from blinker import Namespace
 from flask import current_app
 
-from idp.storage import reading, sessions, transaction
+from idp.storage import reading, sessions, transaction, writing
 from idp.storage.mfa import Enrolment
 from idp.storage.sessions import SessionRecord, SsoSession
 from idp.storage.subjects import Subject, SubjectRecord, SubjectStatus
@@ -111,7 +111,7 @@ def look_up(token: str, now: datetime) -> SessionRecord | None:
             resume(token, now)
         return None
     if _touch_due(found, now):
-        with transaction():
+        with writing():
             sessions.touch(token_hash, now)
     return found
 

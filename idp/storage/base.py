@@ -221,18 +221,17 @@ def writing() -> Iterator[None]:
             writer.connection.close()  # rolls back what was not committed
 
 
-def _refuse_writes(*_args: Any) -> None:
-    raise RuntimeError("the ORM session wrote inside writing(); write there through storage.base.execute")
+_ORM_WRITE = "the ORM session wrote inside writing(); write there through storage.base.execute"
 
 
 def _refuse_dml(state: ORMExecuteState) -> None:
     if _writer.get() is not None and (state.is_insert or state.is_update or state.is_delete):
-        _refuse_writes()
+        raise RuntimeError(_ORM_WRITE)
 
 
 def _refuse_flush(*_args: Any) -> None:
     if _writer.get() is not None:
-        _refuse_writes()
+        raise RuntimeError(_ORM_WRITE)
 
 
 # On the Session class, as the stamps' hooks are: every app's sessions need them.

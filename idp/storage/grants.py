@@ -305,7 +305,7 @@ _INSERT_REFRESH = insert(_refresh_tokens)
 def add_refresh_token(*, token_hash: str, grant_id: int, scope: str, created_at: datetime,
                       expires_at: datetime) -> None:
     execute(_INSERT_REFRESH, {"token_hash": token_hash, "grant_id": grant_id, "scope": scope,
-                                         "created_at": created_at, "expires_at": expires_at})
+                              "created_at": created_at, "expires_at": expires_at})
 
 
 # A code is written on every authorization that reaches the client and is not read back in that

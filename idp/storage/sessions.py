@@ -116,7 +116,7 @@ _TOUCH = update(_SESSIONS).where(_SESSIONS.c.token_hash == bindparam("by_token_h
 
 def touch(token_hash: str, now: datetime) -> None:
     """Record activity on a session read as a record (a session ended meanwhile is left gone)."""
-    db.session.execute(_TOUCH, {"by_token_hash": token_hash, "last_seen_at": now})
+    execute(_TOUCH, {"by_token_hash": token_hash, "last_seen_at": now})
 
 
 # Every sign-in writes one and reads nothing back in that request (the caller made the secret and
