@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
-from .base import execute
+from .base import Prepared
 from .mfa import ENROLMENT_COLUMNS, Enrolment, with_enrolment
 from .subjects import RECORD_COLUMNS, Identity, LocalPassword, Subject, SubjectKind, SubjectRecord
 
@@ -36,14 +36,14 @@ _S, _P, _I = Subject.__table__, LocalPassword.__table__, Identity.__table__
 _HASH = len(RECORD_COLUMNS)
 _WITH_PASSWORD = _S.outerjoin(_P, _P.c.subject_id == _S.c.id)
 _CREDENTIALS = select(*RECORD_COLUMNS, _P.c.password_hash, *ENROLMENT_COLUMNS)
-_BY_IDENTITY = _CREDENTIALS.select_from(
+_BY_IDENTITY = Prepared(_CREDENTIALS.select_from(
     with_enrolment(_I.join(_WITH_PASSWORD, _S.c.id == _I.c.subject_id))
-).where(_I.c.source == bindparam("source"), _I.c.external_id == bindparam("external_id"))
+).where(_I.c.source == bindparam("source"), _I.c.external_id == bindparam("external_id")))
 # A verified address belongs to one citizen (registration refuses a second); should two ever share
 # it, the older account is the one found (ordered by id: its rows come first, and only they are read).
-_BY_EMAIL = _CREDENTIALS.select_from(with_enrolment(_WITH_PASSWORD)).where(
+_BY_EMAIL = Prepared(_CREDENTIALS.select_from(with_enrolment(_WITH_PASSWORD)).where(
     _S.c.email == bindparam("email"), _S.c.email_verified.is_(True), _S.c.kind == bindparam("kind")
-).order_by(_S.c.id)
+).order_by(_S.c.id))
 
 
 def _credentials(rows: Sequence[Any]) -> Credentials | None:
@@ -56,9 +56,9 @@ def _credentials(rows: Sequence[Any]) -> Credentials | None:
 
 
 def by_identity(source: str, external_id: str) -> Credentials | None:
-    return _credentials(execute(_BY_IDENTITY, {"source": source, "external_id": external_id}).all())
+    return _credentials(_BY_IDENTITY.all({"source": source, "external_id": external_id}))
 
 
 def by_verified_email(email: str, kind: SubjectKind) -> Credentials | None:
     """Of the subject of ``kind`` whose verified e-mail is ``email`` (already normalised)."""
-    return _credentials(execute(_BY_EMAIL, {"email": email, "kind": kind}).all())
+    return _credentials(_BY_EMAIL.all({"email": email, "kind": kind}))

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
-from .base import Base, UtcDateTime, db, execute
+from .base import Base, Prepared, UtcDateTime, db, execute
 from .logout import RevokedAccessToken
 from .subjects import RECORD_COLUMNS, Subject, SubjectRecord
 
@@ -177,7 +177,7 @@ def _columns(table: Table, record: type) -> tuple[Column[Any], ...]:
     return tuple(table.c[field.name] for field in fields(record)[:-1])
 
 
-_ACCESS_GRANT = (
+_ACCESS_GRANT = Prepared(
     select(_grants.c.scope, _grants.c.revoked_at, *RECORD_COLUMNS,
            exists().where(RevokedAccessToken.__table__.c.jti == bindparam("jti")))
     .select_from(_grants.join(_subjects, _subjects.c.id == _grants.c.subject_id))
@@ -188,27 +188,27 @@ _ACCESS_GRANT = (
 # outside cryptography, against loading three ORM objects).
 _REFRESH_COLUMNS = _columns(_refresh_tokens, RefreshRecord)
 _GRANT_COLUMNS = _columns(_grants, GrantRecord)
-_REFRESH_BY_HASH = (
+_REFRESH_BY_HASH = Prepared(
     select(*_REFRESH_COLUMNS, *_GRANT_COLUMNS, *RECORD_COLUMNS)
     .select_from(_refresh_tokens.join(_grants).join(_subjects, _subjects.c.id == _grants.c.subject_id))
     .where(_refresh_tokens.c.token_hash == bindparam("token_hash"))
 )
 # The code exchange reads the code with its person, and writes the grant it becomes, the same way.
 _CODE_COLUMNS = _columns(_codes, CodeRecord)
-_CODE_BY_HASH = (
+_CODE_BY_HASH = Prepared(
     select(*_CODE_COLUMNS, *RECORD_COLUMNS)
     .select_from(_codes.join(_subjects, _subjects.c.id == _codes.c.subject_id))
     .where(_codes.c.code_hash == bindparam("code_hash"))
 )
 _INSERT_GRANT = insert(_grants).returning(_grants.c.id)
-_GRANT_OF_CODE = select(_codes.c.grant_id).where(_codes.c.id == bindparam("code_id"))
+_GRANT_OF_CODE = Prepared(select(_codes.c.grant_id).where(_codes.c.id == bindparam("code_id")))
 _LINK_CODE = update(_codes).where(_codes.c.id == bindparam("code_id")).values(grant_id=bindparam("grant_id"))
 
 
 def grant_of_access_token(gid: str, jti: str) -> tuple[AccessGrant | None, bool]:
     """The grant ``gid`` with its person, and whether the access token ``jti`` was revoked: what every
     presented access token is checked against, in one query. (None, False) when there is no such grant."""
-    row = execute(_ACCESS_GRANT, {"gid": gid, "jti": jti}).first()
+    row = _ACCESS_GRANT.first({"gid": gid, "jti": jti})
     if row is None:
         return None, False
     scope, revoked_at, *person, jti_revoked = row
@@ -216,7 +216,7 @@ def grant_of_access_token(gid: str, jti: str) -> tuple[AccessGrant | None, bool]
 
 
 def code_by_hash(code_hash: str) -> CodeRecord | None:
-    row = execute(_CODE_BY_HASH, {"code_hash": code_hash}).first()
+    row = _CODE_BY_HASH.first({"code_hash": code_hash})
     if row is None:
         return None
     split = len(_CODE_COLUMNS)
@@ -225,7 +225,7 @@ def code_by_hash(code_hash: str) -> CodeRecord | None:
 
 def grant_of_code(code_id: int) -> int | None:
     """The id of the grant the code's first redemption made (read again: a concurrent one may have)."""
-    return execute(_GRANT_OF_CODE, {"code_id": code_id}).scalar_one_or_none()
+    return _GRANT_OF_CODE.scalar({"code_id": code_id})  # type: ignore[no-any-return]
 
 
 def add_grant(code: CodeRecord, *, gid: str, client_id: str, created_at: datetime,
@@ -242,7 +242,7 @@ def add_grant(code: CodeRecord, *, gid: str, client_id: str, created_at: datetim
 
 
 def refresh_by_hash(token_hash: str) -> RefreshRecord | None:
-    row = execute(_REFRESH_BY_HASH, {"token_hash": token_hash}).first()
+    row = _REFRESH_BY_HASH.first({"token_hash": token_hash})
     if row is None:
         return None
     token_end = len(_REFRESH_COLUMNS)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, String, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, UtcDateTime, db, execute
+from .base import Base, Prepared, UtcDateTime, db, execute
 
 
 class Interaction(Base):
@@ -49,14 +49,16 @@ class InteractionRecord:
 
 
 _table = Interaction.__table__
-_BY_UID = select(*(_table.c[f.name] for f in fields(InteractionRecord))).where(_table.c.uid == bindparam("uid"))
+_BY_UID = Prepared(
+    select(*(_table.c[f.name] for f in fields(InteractionRecord))).where(_table.c.uid == bindparam("uid"))
+)
 _INSERT = insert(_table)
 _UPDATE = update(_table).where(_table.c.id == bindparam("row_id"))
 _DELETE = delete(_table).where(_table.c.id == bindparam("row_id"))
 
 
 def by_uid(uid: str) -> InteractionRecord | None:
-    row = execute(_BY_UID, {"uid": uid}).first()
+    row = _BY_UID.first({"uid": uid})
     return InteractionRecord(*row) if row is not None else None
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, Upsert, UtcDateTime, db, execute, str_enum
+from .base import Base, Prepared, Upsert, UtcDateTime, db, str_enum
 
 
 class SessionParticipant(Base):
@@ -130,12 +130,14 @@ def delivery(row_id: int) -> LogoutDelivery:
     return db.session.get_one(LogoutDelivery, row_id)
 
 
-_REVOKED_JTI = select(RevokedAccessToken.__table__.c.jti).where(RevokedAccessToken.__table__.c.jti == bindparam("jti"))
+_REVOKED_JTI = Prepared(
+    select(RevokedAccessToken.__table__.c.jti).where(RevokedAccessToken.__table__.c.jti == bindparam("jti"))
+)
 
 
 def is_revoked(jti: str) -> bool:
     """Whether the access token ``jti`` was revoked: asked by bearer validation, a ``reading()`` view."""
-    return execute(_REVOKED_JTI, {"jti": jti}).first() is not None
+    return _REVOKED_JTI.first({"jti": jti}) is not None
 
 
 _REVOKE_ACCESS_TOKEN = Upsert(RevokedAccessToken.__table__, lambda insert: insert.on_conflict_do_nothing())

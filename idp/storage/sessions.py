@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, bindparam, insert, select, update
 from sqlalchemy.orm import Mapped, contains_eager, mapped_column, relationship
 
-from .base import Base, UtcDateTime, db, execute
+from .base import Base, Prepared, UtcDateTime, db, execute
 from .mfa import ENROLMENT_COLUMNS, Enrolment, with_enrolment
 from .subjects import RECORD_COLUMNS, Subject, SubjectRecord
 
@@ -92,7 +92,7 @@ def find_by_token_hash(token_hash: str) -> SsoSession | None:
 # own was a third of an SSO authorization's time in process. The record's own columns come first.
 _RECORD_SESSION_COLUMNS = tuple(_SESSIONS.c[name] for name in
                                 ("sid", "amr", "auth_time", "last_seen_at", "expires_at", "pending_factor"))
-_RECORD_BY_TOKEN_HASH = (
+_RECORD_BY_TOKEN_HASH = Prepared(
     select(*_RECORD_SESSION_COLUMNS, *RECORD_COLUMNS, *ENROLMENT_COLUMNS)
     .select_from(with_enrolment(_WITH_SUBJECT))
     .where(_SESSIONS.c.token_hash == bindparam("token_hash"))
@@ -103,7 +103,7 @@ _SUBJECT_FROM, _SUBJECT_TO = len(_RECORD_SESSION_COLUMNS), len(_RECORD_SESSION_C
 def record_by_token_hash(token_hash: str) -> SessionRecord | None:
     """The session as plain values, with its person and the policy's facts, in one query (in a
     ``reading()`` block or the current transaction)."""
-    rows = execute(_RECORD_BY_TOKEN_HASH, {"token_hash": token_hash}).all()
+    rows = _RECORD_BY_TOKEN_HASH.all({"token_hash": token_hash})
     if not rows:
         return None
     sid, amr, auth_time, last_seen_at, expires_at, pending_factor = rows[0][:_SUBJECT_FROM]
