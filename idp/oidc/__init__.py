@@ -11,7 +11,7 @@ from flask import Flask
 from idp.web import csrf, prebuilt
 from idp.web import errors as web_errors
 
-from . import backchannel, discovery, endpoints, jwks, keys, logout, server, token_endpoints, userinfo
+from . import backchannel, discovery, endpoints, introspection, jwks, keys, logout, server, token_endpoints, userinfo
 
 # Paths whose clients are programs: their errors are JSON (RFC 6749 §5.2), never HTML pages.
 API_PATHS = ("/token", "/userinfo", "/revoke", "/introspect", "/jwks", "/.well-known/")
@@ -32,6 +32,8 @@ def init_app(app: Flask) -> None:
     for path in endpoints.METADATA_PATHS:
         prebuilt.serve(app, path, discovery.document)
     prebuilt.serve(app, jwks.PATH, keys.jwks_document)
-    # Called by portals on every page: a GET with a bearer header is answered past Flask's cycle.
-    prebuilt.answer(app, "/userinfo", userinfo.answer_for_get)
+    # Called by portals on every page, and by resource servers on every call: the common requests
+    # are answered past Flask's cycle.
+    prebuilt.answer(app, "GET", "/userinfo", userinfo.answer_for_get)
+    prebuilt.answer(app, "POST", "/introspect", introspection.answer_for_post)
     web_errors.register_api_paths(app, API_PATHS)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from authlib.oauth2.rfc6749 import OAuth2Error
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from idp.storage import writing
-from idp.web import sso_cookie
+from idp.web import prebuilt, sso_cookie
 
 from . import discovery, flow, keys, prompt_policy, server
 from . import userinfo as userinfo_answer
 from .responses import to_client
 
 bp = Blueprint("oidc", __name__)
+bp.register_error_handler(OAuth2Error, server.answer_error)
 
 
 
@@ -100,7 +102,7 @@ def userinfo() -> Response:
         body = userinfo_answer.claims_of(token)
     except userinfo_answer.Refused as refused:
         return _bearer_error(refused.status, refused.error, refused.description)
-    return Response(userinfo_answer.document(body), mimetype="application/json")
+    return Response(prebuilt.json_document(body), mimetype="application/json")
 
 
 # OpenID Connect Discovery 1.0 §4 and RFC 8414 §3: the same document at both well-known paths.

@@ -24,16 +24,20 @@ from werkzeug.datastructures import MultiDict
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
-def _parameters(request: Request) -> MultiDict[str, str]:
-    """The parameters of a urlencoded body; none for another content type.
+def parameters_of(body: bytes) -> list[tuple[str, str]]:
+    """The parameters of a urlencoded body, in order.
 
     Bytes that are not UTF-8 become U+FFFD: such a value matches no client, code or token, so the
     request fails as any wrong value does, with the endpoint's own error.
     """
+    return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True, errors="replace")
+
+
+def _parameters(request: Request) -> MultiDict[str, str]:
+    """The parameters of a urlencoded body; none for another content type."""
     if request.mimetype != FORM_TYPE:
         return MultiDict()
-    body = request.get_data(cache=True).decode("utf-8", "replace")
-    return MultiDict(parse_qsl(body, keep_blank_values=True, errors="replace"))
+    return MultiDict(parameters_of(request.get_data(cache=True)))
 
 
 class _FormPayload(OAuth2Payload):

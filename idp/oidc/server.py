@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749 import OAuth2Error, OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
-from flask import Flask, current_app
+from flask import Flask, Response, current_app
 from flask import request as http_request
 
 from . import client_cache, grants
@@ -53,6 +53,13 @@ class Server(AuthorizationServer):
             # RFC 6749 §5.2: a missing parameter is invalid_request, not unsupported_grant_type.
             return self.handle_error_response(oauth_request, InvalidRequestError("grant_type is required"))
         return super().create_token_response(request)
+
+
+def answer_error(error: OAuth2Error) -> Response:
+    """An OAuth error raised before a view could answer it, as the endpoint's RFC 6749 §5.2 JSON: Authlib
+    checks the transport (https, or http to loopback) while it reads the request, which the views do
+    before their ``try``. Without this a token request over plain http to a public name was a 500."""
+    return get().handle_error_response(None, error)  # type: ignore[no-any-return]
 
 
 def init_app(app: Flask) -> None:

@@ -3,7 +3,8 @@
 Clients authenticate exactly as at the token endpoint, through the same Authlib server; errors are
 RFC 6749 §5.2 JSON, and nothing is cached (the answers speak about credentials). Each request is one
 transaction: a revocation writes, and so does private_key_jwt (it records the assertion's jti). An
-introspection by any other client only reads, and runs outside a transaction (``reading``).
+introspection by any other client only reads, and runs outside a transaction (``reading``); the
+common one is answered past this view (``introspection.answer_for_post``), with this view's headers.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from flask import Blueprint, Response
 
 from idp.storage import reading, transaction
+from idp.web import prebuilt
 
 from . import introspection, keys, revocation, server
 from .client_auth import OAuthClient
 
 bp = Blueprint("oidc_tokens", __name__)
+bp.register_error_handler(OAuth2Error, server.answer_error)
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -63,4 +66,4 @@ def introspect() -> Response:
             body = introspection.introspect(client.record, token)
         except OAuth2Error as error:
             return authorization.handle_error_response(oauth_request, error)
-    return authorization.handle_response(200, body, default_json_headers)
+    return Response(prebuilt.json_document(body), 200, headers=default_json_headers)

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flask import current_app
-
 from idp.storage import reading
+from idp.web import prebuilt
 
 from . import bearer, claims
 
@@ -54,17 +53,12 @@ def claims_of(token: str) -> dict[str, Any]:
     return body
 
 
-def document(body: dict[str, Any]) -> bytes:
-    """The JSON the endpoint sends, the same bytes on either path."""
-    return current_app.json.dumps(body).encode()
-
-
 def answer_for_get(environ: WSGIEnvironment) -> bytes | None:
     """The body of a 200 for a GET carrying a bearer header, or None when the view must answer."""
     token, malformed = token_in_header(environ.get("HTTP_AUTHORIZATION", ""))
     if token is None or malformed:
         return None
     try:
-        return document(claims_of(token))
+        return prebuilt.json_document(claims_of(token))
     except Refused:
         return None

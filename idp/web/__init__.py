@@ -12,10 +12,12 @@ csrf = CSRFProtect()
 
 
 def init_app(app: Flask) -> None:
+    # Inside ProxyFix: what is answered past Flask's cycle sees the request as the views do (introspection
+    # checks that it came over https, which behind a proxy only X-Forwarded-Proto says).
+    prebuilt.init_app(app)
     proxies = app.config["IDP_PROXY_COUNT"]
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
-    prebuilt.init_app(app)  # outermost: what it sends again does not depend on the client's address
     form_session.init_app(app)
     csrf.init_app(app)
     security_headers.init_app(app)

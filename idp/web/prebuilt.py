@@ -15,24 +15,29 @@ exactly as the view would look at them: a rotation is served as soon as the view
 Anything else (another method, a query string, a response that was not a 200 or set a cookie, a
 failure while asking) goes to Flask.
 
-Answers (``answer``) are the same idea for a body that differs per request (userinfo): the headers
-are the view's own, kept from its first 200 (so they must not depend on the request: userinfo's are
-its content type, no-store and the security headers), and the body is what a plain function of the
-request returns, in an app context; when it returns None (or fails), the view answers instead.
+Answers (``answer``) are the same idea for a body that differs per request (userinfo, and
+introspection by a client authenticating with its secret): the headers are the view's own, kept from
+its first 200 (so they must not depend on the request: these endpoints send their content type,
+no-store and the security headers), and the body is what a plain function of the request returns, in
+an app context; when it returns None (or fails), the view answers instead. A POST's function reads
+the body with ``body_of``, which leaves it in place for the view.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+from flask import Flask, current_app
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 EXTENSION = "dangnhap.prebuilt"
+# A body read by an answer's function: larger ones (and those of unknown length) are the view's.
+MAX_ANSWERED_BODY = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -56,37 +61,37 @@ class PrebuiltResponses:
         self._app = app
         self._wsgi_app = wsgi_app
         self._documents: dict[str, Callable[[], bytes]] = {}
-        self._answers: dict[str, Callable[[WSGIEnvironment], bytes | None]] = {}
-        self._kept: dict[str, _Kept] = {}
+        self._answers: dict[tuple[str, str], Callable[[WSGIEnvironment], bytes | None]] = {}
+        self._kept: dict[tuple[str, str], _Kept] = {}  # by method and path
 
     def serve(self, path: str, document: Callable[[], bytes]) -> None:
         """Keep the response for GET ``path``, whose body is what ``document()`` returns (in an app context)."""
         self._documents[path] = document
 
-    def answer(self, path: str, respond: Callable[[WSGIEnvironment], bytes | None]) -> None:
-        """Answer GET ``path`` with the view's kept headers and the body ``respond(environ)`` returns
-        (in an app context), unless it returns None."""
-        self._answers[path] = respond
+    def answer(self, method: str, path: str, respond: Callable[[WSGIEnvironment], bytes | None]) -> None:
+        """Answer ``method`` ``path`` with the view's kept headers and the body ``respond(environ)``
+        returns (in an app context), unless it returns None."""
+        self._answers[method, path] = respond
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "")
-        if environ.get("REQUEST_METHOD") != "GET" or environ.get("QUERY_STRING"):
+        key = (environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""))
+        if environ.get("QUERY_STRING"):
             return self._wsgi_app(environ, start_response)
-        document = self._documents.get(path)
+        document = self._documents.get(key[1]) if key[0] == "GET" else None
         if document is not None:
-            kept = self._kept.get(path)
+            kept = self._kept.get(key)
             if kept is not None and self._asked(document) == kept.body:
                 start_response(kept.status, list(kept.headers))
                 return [kept.body]
-            return self._answer_and_keep(path, environ, start_response)
-        respond = self._answers.get(path)
+            return self._answer_and_keep(key, environ, start_response, whole=True)
+        respond = self._answers.get(key)
         if respond is None:
             return self._wsgi_app(environ, start_response)
-        kept = self._kept.get(path)
+        kept = self._kept.get(key)
         if kept is not None and (body := self._asked(lambda: respond(environ))) is not None:
             start_response(kept.status, kept.headers_for(body))
             return [body]
-        return self._answer_and_keep(path, environ, start_response)
+        return self._answer_and_keep(key, environ, start_response, whole=False)
 
     def _asked(self, produce: Callable[[], bytes | None]) -> bytes | None:
         try:
@@ -95,7 +100,9 @@ class PrebuiltResponses:
         except Exception:  # the view meets the same failure and answers it properly
             return None
 
-    def _answer_and_keep(self, path: str, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    def _answer_and_keep(self, key: tuple[str, str], environ: WSGIEnvironment, start_response: StartResponse, *,
+                         whole: bool) -> Iterable[bytes]:
+        """The view's response; a 200 is kept: whole for a document, its headers only for an answer."""
         started: list[Any] = []
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -111,12 +118,12 @@ class PrebuiltResponses:
                 close()
         status, headers = started
         if status.startswith("200 ") and all(name.lower() != "set-cookie" for name, _ in headers):
-            if path not in self._answers:
-                self._kept[path] = _Kept(status, tuple(headers), body)
+            if whole:
+                self._kept[key] = _Kept(status, tuple(headers), body)
             elif "content-length" in (names := [name.lower() for name, _ in headers]):
                 # Kept without it (the next body has its own length), and without the body: no one's claims.
                 at = names.index("content-length")
-                self._kept[path] = _Kept(status, (*headers[:at], *headers[at + 1:]), b"", at)
+                self._kept[key] = _Kept(status, (*headers[:at], *headers[at + 1:]), b"", at)
         return [body]
 
 
@@ -125,9 +132,28 @@ def serve(app: Flask, path: str, document: Callable[[], bytes]) -> None:
     app.extensions[EXTENSION].serve(path, document)
 
 
-def answer(app: Flask, path: str, respond: Callable[[WSGIEnvironment], bytes | None]) -> None:
-    """Answer GET ``path`` with the view's kept headers and ``respond(environ)``'s body (see the module)."""
-    app.extensions[EXTENSION].answer(path, respond)
+def answer(app: Flask, method: str, path: str, respond: Callable[[WSGIEnvironment], bytes | None]) -> None:
+    """Answer ``method`` ``path`` with the view's kept headers and ``respond(environ)``'s body (see the module)."""
+    app.extensions[EXTENSION].answer(method, path, respond)
+
+
+def body_of(environ: WSGIEnvironment) -> bytes | None:
+    """The request's body, read whole and put back for the view; None (nothing read) when its length
+    is not given or is over ``MAX_ANSWERED_BODY``."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        return None
+    if not 0 <= length <= MAX_ANSWERED_BODY:
+        return None
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = BytesIO(body)
+    return body
+
+
+def json_document(value: Any) -> bytes:
+    """The JSON an endpoint sends, the same bytes whether its view or its answer sends them."""
+    return current_app.json.dumps(value).encode()
 
 
 def init_app(app: Flask) -> None:

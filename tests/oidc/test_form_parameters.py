@@ -95,3 +95,14 @@ def test_introspection_and_revocation_read_the_body(client: FlaskClient, machine
     assert client.post(f"/revoke?token={token}", headers=machine.basic_auth()).status_code == 400
     assert client.post("/revoke", data={"token": token}, headers=machine.basic_auth()).status_code == 200
     assert client.post("/introspect", data={"token": token}, headers=machine.basic_auth()).json["active"] is False
+
+
+@pytest.mark.parametrize("path", ["/token", "/revoke", "/introspect"])
+def test_plain_http_to_a_public_name_is_refused_as_an_oauth_error(client: FlaskClient, machine: RegisteredClient,
+                                                                  path: str) -> None:
+    """Behind a proxy that is not trusted (IDP_PROXY_COUNT unset), the request looks like plain http:
+    Authlib refuses it as it reads it (RFC 6749 §3.2: TLS is required), and the endpoint says so."""
+    form = {"grant_type": "client_credentials"} if path == "/token" else {"token": _access_token(client, machine)}
+    response = client.post(path, data=form, headers=machine.basic_auth(), base_url="http://idp.example.vn")
+    assert response.status_code == 400 and response.json["error"] == "insecure_transport"
+    assert response.headers["Cache-Control"] == "no-store"

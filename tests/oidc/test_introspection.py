@@ -1,15 +1,25 @@
-"""Token introspection (RFC 7662): what an active token says, and every way a token stops being active."""
+"""Token introspection (RFC 7662): what an active token says, and every way a token stops being active.
+
+Every test runs twice: on a worker whose view answers the test's first introspection, and on one that
+has answered an introspection before, whose common requests (the secret in the Authorization header,
+a urlencoded token) are then answered past Flask's request cycle (``idp.web.prebuilt``) with the
+view's kept headers."""
 
 from __future__ import annotations
 
+import base64
+from typing import Any
+
 import pytest
-from flask import Flask
+from flask import Flask, request_started
 from flask.testing import FlaskClient
+from sqlalchemy.exc import OperationalError
 
 from idp.identity import accounts
 from idp.oidc import keys
-from idp.storage import transaction
+from idp.storage import grants, transaction
 from idp.storage.subjects import SubjectStatus
+from tests.conftest import make_app
 from tests.helpers.forms import sign_out
 from tests.helpers.jwt_client import assertion_claims, assertion_form, bearer, client_key
 from tests.helpers.oidc import RegisteredClient, code_flow, decode, exchange, register_client, tokens_for
@@ -24,6 +34,16 @@ def resource_server(app) -> RegisteredClient:  # type: ignore[no-untyped-def]
     """A confidential client in the resource server's role: it only ever introspects."""
     return register_client(client_name="Máy chủ tài nguyên", grant_types=["client_credentials"], redirect_uris=[],
                            scope="profile")
+
+
+@pytest.fixture(autouse=True, params=["view", "kept"])
+def answered_by(request: pytest.FixtureRequest, app: Flask) -> str:
+    """"view": a fresh worker; "kept": one that has answered another client's introspection."""
+    if request.param == "kept":
+        other = register_client(grant_types=["client_credentials"], redirect_uris=[], scope="profile")
+        answered = app.test_client().post("/introspect", data={"token": "dna_unknown"}, headers=other.basic_auth())
+        assert answered.status_code == 200 and answered.json == INACTIVE
+    return str(request.param)
 
 
 
@@ -192,3 +212,119 @@ def test_missing_token_is_invalid_request(client: FlaskClient, resource_server) 
 def test_get_is_not_allowed(client: FlaskClient) -> None:
     response = client.get("/introspect")
     assert response.status_code == 405 and response.json["error"] == "invalid_request"
+
+
+# --- answered past Flask's request cycle ---------------------------------------------------------------
+
+def test_the_common_request_is_answered_past_flask_exactly_as_the_view_answers(
+        app: Flask, client: FlaskClient, rp, resource_server, citizen, through_flask: list[str],
+        answered_by: str) -> None:
+    tokens = tokens_for(client, rp, citizen)
+    for token, caller in ((tokens["access_token"], resource_server), (tokens["refresh_token"], rp),
+                          ("dna_unknown", resource_server)):
+        through_flask.clear()
+        asked = [client.post("/introspect", data={"token": token}, headers=caller.basic_auth()) for _ in range(2)]
+        # A second client authentication (here a client_id in the body, which the view accepts) reaches the view.
+        by_view = client.post("/introspect", data={"token": token, "client_id": caller.client_id},
+                              headers=caller.basic_auth())
+        fresh = answered_by == "view" and token == tokens["access_token"]
+        assert through_flask == ["/introspect"] * (2 if fresh else 1)
+        for response in asked:
+            assert response.status == by_view.status == "200 OK"
+            assert response.headers.to_wsgi_list() == by_view.headers.to_wsgi_list()
+            assert response.data == by_view.data
+
+
+@pytest.mark.parametrize("request_kind", [
+    "wrong secret", "unknown client", "secret in the body", "another method registered", "token twice",
+    "another parameter", "no token", "json body", "query string", "plain http to a public host",
+])
+def test_what_the_view_must_answer_reaches_it(app: Flask, client: FlaskClient, rp, resource_server, citizen,
+                                              through_flask: list[str], request_kind: str) -> None:
+    """Whatever the worker has kept, these requests get the view's own answer, errors included."""
+    token = tokens_for(client, rp, citizen)["access_token"]
+    assert _introspect(client, resource_server, token)["active"] is True
+    as_server = resource_server.basic_auth()
+    form: dict[str, str | list[str]] = {"token": token}
+    options: dict = {"headers": as_server}  # type: ignore[type-arg]
+    expected = (200, None)
+    if request_kind == "wrong secret":
+        options["headers"] = {"Authorization": as_server["Authorization"][:-4] + "AAA="}
+        expected = (401, "invalid_client")
+    elif request_kind == "unknown client":
+        options["headers"] = {"Authorization": "Basic " + base64.b64encode(b"nobody:secret").decode()}
+        expected = (401, "invalid_client")
+    elif request_kind == "secret in the body":
+        form, options = {"token": token, "client_id": resource_server.client_id,
+                         "client_secret": resource_server.secret or ""}, {}
+        expected = (401, "invalid_client")  # registered for client_secret_basic only
+    elif request_kind == "another method registered":
+        poster = register_client(token_endpoint_auth_method="client_secret_post",
+                                 grant_types=["client_credentials"], redirect_uris=[], scope="profile")
+        options["headers"] = poster.basic_auth()
+        expected = (401, "invalid_client")
+    elif request_kind == "token twice":
+        form = {"token": [token, token]}
+        expected = (400, "invalid_request")
+    elif request_kind == "another parameter":
+        form = {"token": token, "resource": "https://api.example.vn"}
+    elif request_kind == "no token":
+        form = {"token": ""}
+        expected = (400, "invalid_request")
+    elif request_kind == "json body":
+        form, options["json"] = {}, {"token": token}
+        expected = (400, "invalid_request")
+    elif request_kind == "query string":
+        options["query_string"] = {"x": "1"}
+    else:
+        options["base_url"] = "http://idp.example.vn"
+        expected = (400, "insecure_transport")
+    through_flask.clear()
+    response = client.post("/introspect", data=form or None, **options)
+    assert (response.status_code, response.json.get("error")) == expected, response.json
+    if expected[0] == 200:
+        assert response.json["active"] is True
+    assert through_flask == ["/introspect"]
+
+
+def test_https_is_answered_past_flask_directly_and_behind_a_trusted_proxy(
+        app: Flask, app_config: dict[str, Any], client: FlaskClient, rp, resource_server, citizen) -> None:
+    """On a public name only https is answered (the proxy's X-Forwarded-Proto, when it is trusted)."""
+    token = tokens_for(client, rp, citizen)["access_token"]
+    as_server = resource_server.basic_auth()
+    behind = make_app({**app_config, "IDP_PROXY_COUNT": 1})
+    for worker, options in ((app, {"base_url": "https://idp.example.vn"}),
+                            (behind, {"base_url": "http://idp.example.vn",
+                                      "headers": {**as_server, "X-Forwarded-Proto": "https"}})):
+        seen: list[object] = []
+        record = seen.append
+        request_started.connect(record, worker, weak=False)
+        try:
+            for _ in range(3):
+                response = worker.test_client().post("/introspect", data={"token": token},
+                                                     **({"headers": as_server} | options))
+                assert response.status_code == 200 and response.json["active"] is True
+        finally:
+            request_started.disconnect(record, worker)
+        assert len(seen) <= 1  # the view's first answer at most
+    refused = behind.test_client().post("/introspect", data={"token": token}, headers=as_server,
+                                        base_url="http://idp.example.vn")
+    assert refused.status_code == 400 and refused.json["error"] == "insecure_transport"
+
+
+def test_a_failure_while_answering_goes_to_the_view(client: FlaskClient, rp, resource_server, citizen,
+                                                   through_flask: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    token = tokens_for(client, rp, citizen)["access_token"]
+    good = client.post("/introspect", data={"token": token}, headers=resource_server.basic_auth())
+
+    def database_down(*_args: object) -> None:
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(grants, "grant_of_access_token", database_down)
+    through_flask.clear()
+    failed = client.post("/introspect", data={"token": token}, headers=resource_server.basic_auth())
+    assert through_flask == ["/introspect"]  # the view answered the failure
+    assert failed.status_code >= 500 and failed.json["error"] in ("server_error", "temporarily_unavailable")
+    monkeypatch.undo()
+    assert client.post("/introspect", data={"token": token}, headers=resource_server.basic_auth()).data == good.data
+    assert through_flask == ["/introspect"]
