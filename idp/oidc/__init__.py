@@ -11,7 +11,19 @@ from flask import Flask
 from idp.web import csrf, prebuilt
 from idp.web import errors as web_errors
 
-from . import backchannel, discovery, endpoints, introspection, jwks, keys, logout, server, token_endpoints, userinfo
+from . import (
+    backchannel,
+    discovery,
+    endpoints,
+    grants,
+    introspection,
+    jwks,
+    keys,
+    logout,
+    server,
+    token_endpoints,
+    userinfo,
+)
 
 # Paths whose clients are programs: their errors are JSON (RFC 6749 §5.2), never HTML pages.
 API_PATHS = ("/token", "/userinfo", "/revoke", "/introspect", "/jwks", "/.well-known/")
@@ -32,8 +44,9 @@ def init_app(app: Flask) -> None:
     for path in endpoints.METADATA_PATHS:
         prebuilt.serve(app, path, discovery.document)
     prebuilt.serve(app, jwks.PATH, keys.jwks_document)
-    # Called by portals on every page, and by resource servers on every call: the common requests
-    # are answered past Flask's cycle.
+    # Called by portals on every page, by resource servers and services on every call: the common
+    # requests are answered past Flask's cycle.
     prebuilt.answer(app, "GET", "/userinfo", userinfo.answer_for_get)
     prebuilt.answer(app, "POST", "/introspect", introspection.answer_for_post)
+    prebuilt.answer(app, "POST", "/token", grants.answer_client_credentials)
     web_errors.register_api_paths(app, API_PATHS)

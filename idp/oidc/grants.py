@@ -16,7 +16,7 @@ import hmac
 import re
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import (
@@ -30,11 +30,16 @@ from flask import current_app
 from idp import audit
 from idp.storage import grants as grant_rows
 from idp.storage import utcnow
+from idp.storage.clients import ClientRecord
 from idp.storage.grants import CodeRecord, RefreshRecord
 from idp.storage.subjects import SubjectStatus
+from idp.web import prebuilt
 
-from . import client_policy, logout, tokens
+from . import basic_post, client_policy, logout, tokens
 from .client_auth import AUTH_METHODS, OAuthClient
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 _VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 
@@ -167,6 +172,22 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             self.TOKEN_RESPONSE_HEADER
 
 
+def client_credentials_scope(client: ClientRecord, requested: str | None) -> str | None:
+    """The scope of a client_credentials token: what was asked, each once and in order, or when nothing
+    was, all the client may have; never ``openid`` (no person signs in). None when more was asked."""
+    allowed = client_policy.allowed_scopes(client) - {"openid"}
+    if not requested:
+        return " ".join(sorted(allowed))
+    asked = dict.fromkeys(requested.split())
+    return " ".join(asked) if asked.keys() <= allowed else None
+
+
+def client_credentials_body(client: ClientRecord, scope: str) -> dict[str, Any]:
+    """The token response of a client_credentials grant: an access token for the client itself."""
+    access, expires_in = tokens.access_token(client, scope=scope, now=utcnow())
+    return _token_body(access, expires_in, scope)
+
+
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
@@ -174,16 +195,27 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         client: OAuthClient = self.authenticate_token_endpoint_client()
         if not client.check_grant_type(self.GRANT_TYPE):
             raise UnauthorizedClientError("the client may not use the client_credentials grant")
-        requested = self.request.payload.scope
-        allowed = client_policy.allowed_scopes(client.record) - {"openid"}
-        if requested and not set(requested.split()) <= allowed:
+        scope = client_credentials_scope(client.record, self.request.payload.scope)
+        if scope is None:
             raise InvalidScopeError("scope not allowed for this client")
-        self.request.client = client
+        self.request.client, self._scope = client, scope  # a grant object serves one request
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         client: OAuthClient = self.request.client
-        requested = self.request.payload.scope
-        scope = " ".join(dict.fromkeys(requested.split())) if requested else " ".join(
-            sorted(client_policy.allowed_scopes(client.record) - {"openid"}))
-        access, expires_in = tokens.access_token(client.record, scope=scope, now=utcnow())
-        return 200, _token_body(access, expires_in, scope), self.TOKEN_RESPONSE_HEADER
+        return 200, client_credentials_body(client.record, self._scope), self.TOKEN_RESPONSE_HEADER
+
+
+# The client_credentials request answered past Flask (``basic_post``): the grant type, perhaps a scope.
+_CLIENT_CREDENTIALS = (frozenset({"grant_type"}), frozenset({"grant_type", "scope"}))
+
+
+def answer_client_credentials(environ: WSGIEnvironment) -> bytes | None:
+    """The body of a 200 for a client_credentials request of a client with its secret in the header
+    (services ask for one per call, or per minute), or None when the view must answer: any other
+    request, and everything the grant would refuse."""
+    post = basic_post.read(environ, _CLIENT_CREDENTIALS)
+    if (post is None or post.parameters["grant_type"] != ClientCredentialsGrant.GRANT_TYPE
+            or not OAuthClient(post.client).check_grant_type(ClientCredentialsGrant.GRANT_TYPE)):
+        return None
+    scope = client_credentials_scope(post.client, post.parameters.get("scope"))
+    return None if scope is None else prebuilt.json_document(client_credentials_body(post.client, scope))

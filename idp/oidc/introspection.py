@@ -18,25 +18,20 @@ is left out for refresh tokens, which have no such type (node-oidc-provider does
 
 The view (``token_endpoints.introspect``) answers every request; ``idp.web.prebuilt`` answers the
 common one past Flask's request cycle and Authlib's request handling (``answer_for_post``): a resource
-server authenticating with its secret in the Authorization header, a urlencoded ``token``. That cycle
-and handling were about half of an introspection's cost in process (bench/README.md).
+server authenticating with its secret in the Authorization header, a urlencoded ``token``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from authlib.common.security import is_secure_transport
-from authlib.oauth2.rfc6749.util import extract_basic_authorization
-
 from idp.storage import grants as grant_rows
 from idp.storage import reading, utcnow
 from idp.storage.clients import ClientRecord
 from idp.web import prebuilt
 
-from . import bearer, client_cache, client_registry, tokens, urls
+from . import basic_post, bearer, tokens, urls
 from .client_auth import AUTH_METHODS as TOKEN_AUTH_METHODS
-from .form_request import FORM_TYPE, parameters_of
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -78,34 +73,15 @@ def _refresh_token(client: ClientRecord, value: str) -> dict[str, Any]:
     return body
 
 
-# The request answered past Flask: the client's secret in the header, a token, perhaps its hint.
-_SECRET_IN_HEADER = "client_secret_basic"  # noqa: S105 (the method's name)
-_ANSWERED_PARAMETERS = ({"token"}, {"token", "token_type_hint"})
+# The parameters of the request answered past Flask: a token, perhaps its hint.
+_ANSWERED = (frozenset({"token"}), frozenset({"token", "token_type_hint"}))
 
 
 def answer_for_post(environ: WSGIEnvironment) -> bytes | None:
-    """The body of a 200 for the common introspection (see the module), or None when the view must
-    answer: anything else, and every failure, which the view answers with its own error.
-
-    What the view would refuse is not answered here: plain http to a host not on loopback (Authlib's
-    transport check), another content type, a parameter other than ``token`` and its hint or one
-    given twice, a second client authentication, a client not registered for client_secret_basic or
-    a wrong secret."""
-    host = environ.get("HTTP_HOST")
-    if (not host or not is_secure_transport(f"{environ.get('wsgi.url_scheme')}://{host}/")
-            or environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() != FORM_TYPE):
-        return None
-    client_id, secret = extract_basic_authorization({"Authorization": environ.get("HTTP_AUTHORIZATION")})
-    if client_id is None or secret is None:
-        return None
-    body = prebuilt.body_of(environ)
-    pairs = parameters_of(body) if body is not None else []
-    parameters = dict(pairs)
-    if len(parameters) != len(pairs) or set(parameters) not in _ANSWERED_PARAMETERS or not parameters["token"]:
-        return None
-    client = client_cache.enabled(client_id)
-    if (client is None or client.token_endpoint_auth_method != _SECRET_IN_HEADER
-            or not client_registry.verify_secret(client, secret)):
+    """The body of a 200 for the common introspection (see the module and ``basic_post``), or None
+    when the view must answer."""
+    post = basic_post.read(environ, _ANSWERED)
+    if post is None or not post.parameters["token"]:
         return None
     with reading():
-        return prebuilt.json_document(introspect(client, parameters["token"]))
+        return prebuilt.json_document(introspect(post.client, post.parameters["token"]))

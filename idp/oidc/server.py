@@ -9,6 +9,8 @@ from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from flask import Flask, Response, current_app
 from flask import request as http_request
 
+from idp.web import prebuilt
+
 from . import client_cache, grants
 from .client_auth import OAuthClient, PrivateKeyJwt
 from .form_request import FormRequest
@@ -36,6 +38,12 @@ class Server(AuthorizationServer):
             http_request.environ[_OAUTH_REQUEST] = built
         return built
 
+    def handle_response(self, status_code: int, payload: object, headers: list[tuple[str, str]]) -> Response:
+        """Authlib's response, its JSON made as the answers past Flask's cycle make theirs (the same bytes)."""
+        if isinstance(payload, dict):
+            payload = prebuilt.json_document(payload)
+        return super().handle_response(status_code, payload, headers)  # type: ignore[no-any-return]
+
     def save_token(self, token: dict, request: object) -> None:  # type: ignore[type-arg]
         """Unused: our grants store what they issue themselves."""
 
@@ -52,6 +60,11 @@ class Server(AuthorizationServer):
         if not oauth_request.payload.grant_type:
             # RFC 6749 §5.2: a missing parameter is invalid_request, not unsupported_grant_type.
             return self.handle_error_response(oauth_request, InvalidRequestError("grant_type is required"))
+        repeated = sorted(name for name, values in oauth_request.payload.datalist.items() if len(values) > 1)
+        if repeated:
+            # RFC 6749 §3.2: parameters MUST NOT be included more than once (Authlib checks only some,
+            # and only at the authorization endpoint).
+            return self.handle_error_response(oauth_request, InvalidRequestError(f"{repeated[0]} given more than once"))
         return super().create_token_response(request)
 
 

@@ -17,7 +17,6 @@ from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from flask import Blueprint, Response
 
 from idp.storage import reading, transaction
-from idp.web import prebuilt
 
 from . import introspection, keys, revocation, server
 from .client_auth import OAuthClient
@@ -66,4 +65,4 @@ def introspect() -> Response:
             body = introspection.introspect(client.record, token)
         except OAuth2Error as error:
             return authorization.handle_error_response(oauth_request, error)
-    return Response(prebuilt.json_document(body), 200, headers=default_json_headers)
+    return authorization.handle_response(200, body, default_json_headers)

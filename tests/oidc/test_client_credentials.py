@@ -1,4 +1,9 @@
-"""The client_credentials grant (RFC 6749 §4.4): a token for the client itself, no person, nothing stored."""
+"""The client_credentials grant (RFC 6749 §4.4): a token for the client itself, no person, nothing stored.
+
+Every test runs twice: on a worker whose view answers the test's first request, and on one that has
+answered a client_credentials request before, whose common requests (the secret in the Authorization
+header, the grant type, perhaps a scope) are then answered past Flask's request cycle
+(``idp.web.prebuilt``) with the view's kept headers."""
 
 from __future__ import annotations
 
@@ -19,6 +24,15 @@ PERSON_CLAIMS = {"gid", "auth_time", "acr", "amr", "sid", "nonce", "at_hash"}
 def machine(app) -> RegisteredClient:  # type: ignore[no-untyped-def]
     return register_client(client_name="Hệ thống một cửa", grant_types=["client_credentials"], redirect_uris=[],
                            scope="openid profile email")
+
+
+@pytest.fixture(autouse=True, params=["view", "kept"])
+def answered_by(request: pytest.FixtureRequest, app: Flask) -> str:
+    """"view": a fresh worker; "kept": one that has answered another client's request."""
+    if request.param == "kept":
+        other = register_client(grant_types=["client_credentials"], redirect_uris=[], scope="profile")
+        assert _token(app.test_client(), other).status_code == 200
+    return str(request.param)
 
 
 def _token(client: FlaskClient, rp: RegisteredClient, **form: str):  # type: ignore[no-untyped-def]
@@ -101,3 +115,60 @@ def test_userinfo_refuses_the_token(client: FlaskClient, machine) -> None:
     # Valid, but not an OpenID token for a person (OIDC Core §5.3; RFC 6750 §3.1).
     assert response.status_code == 403
     assert 'error="insufficient_scope"' in response.headers["WWW-Authenticate"]
+
+
+# --- answered past Flask's request cycle ---------------------------------------------------------------
+
+def test_the_common_request_is_answered_past_flask_as_the_view_answers(
+        client: FlaskClient, machine, through_flask: list[str], answered_by: str) -> None:
+    through_flask.clear()
+    asked = [_token(client, machine, scope="email profile email") for _ in range(2)]
+    # A second client authentication (a client_id in the body, which the view accepts) reaches the view.
+    by_view = _token(client, machine, scope="email profile email", client_id=machine.client_id)
+    assert through_flask == ["/token"] * (2 if answered_by == "view" else 1)
+    for response in asked:
+        assert response.status == by_view.status == "200 OK"
+        headers, view_headers = response.headers.copy(), by_view.headers.copy()
+        assert headers.pop("Content-Length") == view_headers.pop("Content-Length")  # tokens of one size
+        assert headers.to_wsgi_list() == view_headers.to_wsgi_list()
+        body = response.json
+        assert body.keys() == by_view.json.keys() and body["scope"] == by_view.json["scope"] == "email profile"
+        claims = verify_with_jwks(body["access_token"], client.get("/jwks").json)[1]
+        assert claims["sub"] == machine.client_id and claims["scope"] == "email profile"
+
+
+@pytest.mark.parametrize("request_kind", [
+    "wrong secret", "not its grant", "scope beyond the client", "secret post client", "another parameter",
+    "grant type twice", "another grant",
+])
+def test_what_the_view_must_answer_reaches_it(client: FlaskClient, machine, through_flask: list[str],
+                                              request_kind: str) -> None:
+    assert _token(client, machine).status_code == 200  # whatever the worker had kept, it has now
+    form: dict[str, str | list[str]] = {"grant_type": "client_credentials"}
+    headers = machine.basic_auth()
+    expected = (200, None)
+    if request_kind == "wrong secret":
+        headers = {"Authorization": headers["Authorization"][:-4] + "AAA="}
+        expected = (401, "invalid_client")
+    elif request_kind == "not its grant":
+        headers = register_client().basic_auth()  # a portal: authorization_code and refresh_token only
+        expected = (400, "unauthorized_client")
+    elif request_kind == "scope beyond the client":
+        form["scope"] = "profile phone"
+        expected = (400, "invalid_scope")
+    elif request_kind == "secret post client":
+        headers = register_client(token_endpoint_auth_method="client_secret_post", grant_types=["client_credentials"],
+                                  redirect_uris=[], scope="profile").basic_auth()
+        expected = (401, "invalid_client")
+    elif request_kind == "another parameter":
+        form["resource"] = "https://api.example.vn"
+    elif request_kind == "grant type twice":
+        form["grant_type"] = ["client_credentials", "client_credentials"]
+        expected = (400, "invalid_request")
+    else:
+        form["grant_type"] = "password"
+        expected = (400, "unsupported_grant_type")
+    through_flask.clear()
+    response = client.post("/token", data=form, headers=headers)
+    assert (response.status_code, response.json.get("error")) == expected, response.json
+    assert through_flask == ["/token"]

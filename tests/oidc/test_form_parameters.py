@@ -88,6 +88,15 @@ def test_a_parameter_given_twice_is_refused_at_introspection(client: FlaskClient
     assert response.status_code == 400 and response.json["error"] == "invalid_request"
 
 
+@pytest.mark.parametrize("body", ["grant_type=client_credentials&grant_type=client_credentials",
+                                  "grant_type=client_credentials&scope=profile&scope=profile"])
+def test_a_parameter_given_twice_is_refused_at_the_token_endpoint(client: FlaskClient, machine: RegisteredClient,
+                                                                  body: str) -> None:
+    response = client.post("/token", data=body, content_type=FORM, headers=machine.basic_auth())
+    assert response.status_code == 400 and response.json["error"] == "invalid_request"
+    assert "more than once" in response.json["error_description"]
+
+
 def test_introspection_and_revocation_read_the_body(client: FlaskClient, machine: RegisteredClient) -> None:
     token = _access_token(client, machine)
     assert client.post(f"/introspect?token={token}", headers=machine.basic_auth()).status_code == 400

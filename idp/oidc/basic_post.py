@@ -1,0 +1,63 @@
+"""The common POST of a confidential client, read past Flask's request cycle (``idp.web.prebuilt``):
+its secret in the Authorization header (client_secret_basic) and a few urlencoded parameters.
+
+Resource servers introspect tokens and services ask for client_credentials tokens this way, many
+times a second; Flask's cycle and Authlib's request handling were about half of such a request's
+cost in process (bench/README.md). ``read`` accepts exactly what the endpoint's view would accept
+from such a client, and nothing it is not sure of: everything else (another client authentication,
+other or repeated parameters, a wrong secret, plain http to a host not on loopback) is left to the
+view, which answers it, errors included, as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from authlib.common.security import is_secure_transport
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
+
+from idp.storage.clients import ClientRecord
+from idp.web import prebuilt
+
+from . import client_cache, client_registry
+from .form_request import FORM_TYPE, parameters_of
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+_SECRET_IN_HEADER = "client_secret_basic"  # noqa: S105 (the method's name)
+
+
+@dataclass(frozen=True)
+class BasicPost:
+    """The authenticated client and the request's parameters, each given once."""
+
+    client: ClientRecord
+    parameters: dict[str, str]
+
+
+def read(environ: WSGIEnvironment, accepted: Collection[frozenset[str]]) -> BasicPost | None:
+    """The request, when its parameters' names are one of the ``accepted`` sets and its client,
+    registered for client_secret_basic, sent its right secret; else None (the view answers)."""
+    # The parameters first: the endpoint's other requests (a code exchange at /token) stop here.
+    if environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() != FORM_TYPE:
+        return None
+    body = prebuilt.body_of(environ)
+    pairs = parameters_of(body) if body is not None else []
+    parameters = dict(pairs)
+    if len(parameters) != len(pairs) or frozenset(parameters) not in accepted:
+        return None
+    host = environ.get("HTTP_HOST")
+    # Authlib's transport check, as the view's request makes it: https, or http to loopback.
+    if not host or not is_secure_transport(f"{environ.get('wsgi.url_scheme')}://{host}/"):
+        return None
+    client_id, secret = extract_basic_authorization({"Authorization": environ.get("HTTP_AUTHORIZATION")})
+    if client_id is None or secret is None:
+        return None
+    client = client_cache.enabled(client_id)
+    if (client is None or client.token_endpoint_auth_method != _SECRET_IN_HEADER
+            or not client_registry.verify_secret(client, secret)):
+        return None
+    return BasicPost(client, parameters)
