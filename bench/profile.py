@@ -1,5 +1,5 @@
-"""Where the time of a hot request goes: pyinstrument profiles of the token endpoint, userinfo, an
-SSO authorization and a whole sign-in flow.
+"""Where the time of a hot request goes: pyinstrument profiles of the token endpoint, userinfo,
+introspection, an SSO authorization and a whole sign-in flow.
 
     make bench-profile                  # or: .venv/bin/python -m bench.profile [--calls 2000]
 
@@ -138,6 +138,10 @@ def scenarios(call: Caller, clients: seed.Clients, tokens: dict[str, Any],
     def userinfo() -> str:
         return call("GET", "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})[0]
 
+    def introspection() -> str:
+        return call("POST", "/introspect", form={"token": tokens["access_token"]},
+                    headers=clients.portal.auth_headers())[0]
+
     def sign_in() -> str:
         """A citizen's complete flow, as bench/protocol.py runs it: a new browser, the code exchanged."""
         async def flow() -> None:
@@ -157,6 +161,7 @@ def scenarios(call: Caller, clients: seed.Clients, tokens: dict[str, Any],
         return "200 OK"
 
     return {"token-client_credentials": client_credentials, "token-refresh": refresh, "userinfo": userinfo,
+            "introspection": introspection,
             "sso-authorization": sso_authorization, "citizen-sign-in-flow": sign_in}
 
 
