@@ -19,10 +19,8 @@ from authlib.common.security import is_secure_transport
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 
 from idp.storage.clients import ClientRecord
-from idp.web import prebuilt
 
-from . import client_cache, client_registry
-from .form_request import FORM_TYPE, parameters_of
+from . import client_cache, client_registry, form_request
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -42,12 +40,9 @@ def read(environ: WSGIEnvironment, accepted: Collection[frozenset[str]]) -> Basi
     """The request, when its parameters' names are one of the ``accepted`` sets and its client,
     registered for client_secret_basic, sent its right secret; else None (the view answers)."""
     # The parameters first: the endpoint's other requests (a code exchange at /token) stop here.
-    if environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() != FORM_TYPE:
-        return None
-    body = prebuilt.body_of(environ)
-    pairs = parameters_of(body) if body is not None else []
-    parameters = dict(pairs)
-    if len(parameters) != len(pairs) or frozenset(parameters) not in accepted:
+    pairs = form_request.read_early(environ)
+    parameters = dict(pairs or ())
+    if pairs is None or len(parameters) != len(pairs) or frozenset(parameters) not in accepted:
         return None
     host = environ.get("HTTP_HOST")
     # Authlib's transport check, as the view's request makes it: https, or http to loopback.

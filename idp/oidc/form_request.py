@@ -15,13 +15,20 @@ as much as reading the body (``get_data``, which keeps werkzeug's size limit: 41
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 from flask import Request
 from werkzeug.datastructures import MultiDict
 
+from idp.web import prebuilt
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
 FORM_TYPE = "application/x-www-form-urlencoded"
+_READ_EARLY = "dangnhap.form_parameters"
 
 
 def parameters_of(body: bytes) -> list[tuple[str, str]]:
@@ -33,11 +40,26 @@ def parameters_of(body: bytes) -> list[tuple[str, str]]:
     return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True, errors="replace")
 
 
+def read_early(environ: WSGIEnvironment) -> list[tuple[str, str]] | None:
+    """The parameters of a urlencoded POST, read past Flask's request cycle (``idp.web.prebuilt``)
+    and kept in the environ: when the view answers after all (a code exchange at /token), its request
+    takes them from there instead of reading and parsing the body again. None for another content
+    type, or a body ``prebuilt.body_of`` leaves to the view (its length unknown, or too long)."""
+    if environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() != FORM_TYPE:
+        return None
+    body = prebuilt.body_of(environ)
+    if body is None:
+        return None
+    pairs = environ[_READ_EARLY] = parameters_of(body)
+    return pairs
+
+
 def _parameters(request: Request) -> MultiDict[str, str]:
     """The parameters of a urlencoded body; none for another content type."""
     if request.mimetype != FORM_TYPE:
         return MultiDict()
-    return MultiDict(parameters_of(request.get_data(cache=True)))
+    early = request.environ.get(_READ_EARLY)
+    return MultiDict(early if early is not None else parameters_of(request.get_data(cache=True)))
 
 
 class _FormPayload(OAuth2Payload):

@@ -139,12 +139,13 @@ def answer(app: Flask, method: str, path: str, respond: Callable[[WSGIEnvironmen
 
 def body_of(environ: WSGIEnvironment) -> bytes | None:
     """The request's body, read whole and put back for the view; None (nothing read) when its length
-    is not given or is over ``MAX_ANSWERED_BODY``."""
+    is not given or is over ``MAX_ANSWERED_BODY`` or the app's MAX_CONTENT_LENGTH (the view answers
+    that one with its 413)."""
     try:
         length = int(environ.get("CONTENT_LENGTH") or "")
     except ValueError:
         return None
-    if not 0 <= length <= MAX_ANSWERED_BODY:
+    if not 0 <= length <= min(MAX_ANSWERED_BODY, current_app.config["MAX_CONTENT_LENGTH"] or MAX_ANSWERED_BODY):
         return None
     body = environ["wsgi.input"].read(length)
     environ["wsgi.input"] = BytesIO(body)

@@ -3,6 +3,7 @@ application/x-www-form-urlencoded body only (RFC 6749 §3.2 and §4.1.3, RFC 700
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -10,6 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from idp.oidc import client_registry
+from tests.conftest import make_app
 from tests.helpers.oidc import RegisteredClient, register_client
 
 FORM = "application/x-www-form-urlencoded"
@@ -76,6 +78,17 @@ def test_a_body_past_the_size_limit_is_refused(app: Flask, client: FlaskClient, 
     padding = "x" * app.config["MAX_CONTENT_LENGTH"]
     response = client.post("/token", data={"grant_type": "client_credentials", "scope": padding},
                            headers=machine.basic_auth())
+    assert response.status_code == 413 and response.json["error"]
+
+
+def test_a_smaller_size_limit_holds_past_flask_too(app_config: dict[str, Any], machine: RegisteredClient) -> None:
+    """The common client_credentials request is answered past Flask's cycle once the worker has kept
+    the view's headers; a body past IDP_MAX_CONTENT_LENGTH still gets the view's 413."""
+    worker = make_app({**app_config, "IDP_MAX_CONTENT_LENGTH": 1024}).test_client()
+    form = {"grant_type": "client_credentials"}
+    assert worker.post("/token", data=form, headers=machine.basic_auth()).status_code == 200
+    assert worker.post("/token", data=form, headers=machine.basic_auth()).status_code == 200
+    response = worker.post("/token", data={**form, "scope": "profile " * 200}, headers=machine.basic_auth())
     assert response.status_code == 413 and response.json["error"]
 
 
