@@ -14,7 +14,9 @@ process, when its kid is first seen.
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,8 +25,8 @@ from typing import Any
 
 from flask import current_app
 from joserfc import jwt
-from joserfc.errors import ConflictAlgorithmError, InvalidKeyIdError, JoseError, UnsupportedAlgorithmError
-from joserfc.jwk import ECKey, GuestProtocol, Key, KeyParameters, OKPKey, RSAKey, import_key
+from joserfc.errors import UnsupportedAlgorithmError
+from joserfc.jwk import ECKey, Key, KeyParameters, OKPKey, RSAKey, import_key
 from joserfc.jws import JWSAlgModel, JWSRegistry
 
 from idp import audit, crypto, stamped_cache
@@ -103,26 +105,50 @@ def verify(token: str, *, typ: str | None = None) -> dict[str, Any]:
     Only the signature is checked, and the ``typ`` header when given (RFC 9068 §4: an access token must
     say ``at+jwt``, so an ID token cannot pass for one). Expiry and audience are the caller's: an
     expired id_token_hint is still acceptable.
+
+    The compact form (RFC 7515 §7.1) is read here, strictly: three unpadded base64url parts, a header
+    that is a JSON object without ``crit`` (no extension we would have to understand), whose ``kid``
+    names a published key and whose ``alg`` is that key's own (the header may not choose: no HS256
+    keyed with our public key, no "none"); then joserfc's algorithm checks the signature with that
+    key. Every userinfo and introspection verifies a token, and joserfc's general decoding (its
+    objects and registry checks around the same signature) cost 112 µs per RS256 token in process,
+    against 77 µs read this way.
     """
-    published = _snapshot().verifying
-
-    def key_for(obj: GuestProtocol) -> Key:
-        header = obj.headers()
-        key = published.get(header.get("kid", ""))
-        if key is None:
-            raise InvalidKeyIdError()
-        # The header may not choose the algorithm: no HS256 keyed with our public key, no "none".
-        if header["alg"] != key.alg:
-            raise ConflictAlgorithmError()
-        return key
-
-    try:
-        decoded = jwt.decode(token, key_for, registry=REGISTRY)
-    except (JoseError, ValueError) as exc:
-        raise InvalidSignature(type(exc).__name__) from exc
-    if typ is not None and decoded.header.get("typ") != typ:
+    parts = token.split(".")
+    if len(parts) != 3 or not all(_BASE64URL.fullmatch(part) for part in parts):
+        raise InvalidSignature("not a compact JWS")
+    header = _json_object(parts[0])
+    kid = header.get("kid")
+    key = _snapshot().verifying.get(kid) if isinstance(kid, str) and "crit" not in header else None
+    if key is None:
+        raise InvalidSignature("no published key for this header")
+    if header.get("alg") != key.alg:
+        raise InvalidSignature("the header's alg is not the key's")
+    if not REGISTRY.get_alg(key.alg).verify(f"{parts[0]}.{parts[1]}".encode(), _decoded(parts[2]), key):
+        raise InvalidSignature("bad signature")
+    if typ is not None and header.get("typ") != typ:
         raise InvalidSignature(f"typ is not {typ}")
-    return decoded.claims
+    return _json_object(parts[1])
+
+
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _decoded(part: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+    except ValueError as exc:  # binascii.Error: a length no encoding has
+        raise InvalidSignature("not base64url") from exc
+
+
+def _json_object(part: str) -> dict[str, Any]:
+    try:
+        value = json.loads(_decoded(part))
+    except ValueError as exc:  # not UTF-8, or not JSON
+        raise InvalidSignature("not a JSON object") from exc
+    if not isinstance(value, dict):
+        raise InvalidSignature("not a JSON object")
+    return value
 
 
 def prepare() -> None:

@@ -143,6 +143,39 @@ def test_verify_refuses_anything_we_did_not_sign(app: Flask) -> None:
         keys.sign(CLAIMS, alg="HS256")
 
 
+def _signed_by_us(header: str, payload: str) -> str:
+    """``header.payload`` as given, with a good signature of our active RS256 key over exactly that."""
+    key = keys._snapshot().signing["RS256"]
+    return f"{header}.{payload}.{_b64(keys.REGISTRY.get_alg('RS256').sign(f'{header}.{payload}'.encode(), key))}"
+
+
+def test_verify_reads_only_the_strict_compact_form(app: Flask) -> None:
+    """RFC 7515 §7.1: unpadded base64url parts; a header we can understand entirely (no ``crit``)
+    naming our key; claims that are a JSON object. Each of these is signed by our own key, so only the
+    form refuses it."""
+    keys.ensure_keys()
+    kid = _the("RS256", KeyStatus.ACTIVE).kid
+    header, payload = _b64({"alg": "RS256", "kid": kid}), _b64(CLAIMS)
+    assert keys.verify(_signed_by_us(header, payload)) == CLAIMS
+    claims_json = json.dumps(CLAIMS).encode()
+    padded = base64.urlsafe_b64encode(claims_json + b" " * (len(claims_json) % 3 == 0)).decode()
+    assert padded.endswith("=")
+    bad_tokens = {
+        "padded base64": _signed_by_us(header, padded),
+        "an extension it must understand": _signed_by_us(
+            _b64({"alg": "RS256", "kid": kid, "crit": ["exp"], "exp": 1}), payload),
+        "kid not a string": _signed_by_us(_b64({"alg": "RS256", "kid": [kid]}), payload),
+        "header not an object": _signed_by_us(_b64(b'["RS256"]'), payload),
+        "header not JSON": _signed_by_us(_b64(b"{alg: RS256}"), payload),
+        "claims not an object": _signed_by_us(header, _b64(b"[1, 2]")),
+        "claims not UTF-8": _signed_by_us(header, _b64(b'{"sub": "\xff"}')),
+        "a fourth part": _signed_by_us(header, payload) + ".e30",
+        "a signature of an impossible length": f"{header}.{payload}.A",
+        "not base64url": _signed_by_us(header, payload).replace("-", "+").replace("_", "/") + "+/",
+    }
+    assert [name for name, bad in bad_tokens.items() if _accepted(bad)] == []
+
+
 def test_rotation_promotes_the_published_next_key_and_keeps_the_old_one(app: Flask) -> None:
     before = keys.jwks()
     old_token = keys.sign(CLAIMS)
