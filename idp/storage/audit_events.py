@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, String, insert, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, UtcDateTime, db, execute, utcnow
+from .base import Base, Prepared, UtcDateTime, db, utcnow
 
 
 class AuditEvent(Base):
@@ -25,12 +25,12 @@ class AuditEvent(Base):
 
 # Every sign-in, token issued and admin action writes one, and nothing reads it back in that request:
 # an INSERT of its values, without the ORM's unit of work and its fetching of the new id.
-_INSERT = insert(AuditEvent.__table__)
+_INSERT = Prepared(insert(AuditEvent.__table__))
 
 
 def add(*, event: str, subject: str | None, client_id: str | None, ip_address: str | None,
         details: dict[str, Any]) -> None:
-    execute(_INSERT, {"at": utcnow(), "event": event, "subject": subject, "client_id": client_id,
+    _INSERT.changed({"at": utcnow(), "event": event, "subject": subject, "client_id": client_id,
                       "ip_address": ip_address, "details": details})
 
 

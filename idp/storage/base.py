@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, Enum, Executable, Insert, MetaData, Select, Table, TypeDecorator, event
-from sqlalchemy.engine import Connection, CursorResult, Dialect, Result
+from sqlalchemy import DateTime, Enum, Executable, Insert, MetaData, Table, TypeDecorator, event
+from sqlalchemy.engine import Connection, Dialect, Result
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
 
@@ -66,30 +66,32 @@ def utcnow() -> datetime:
 class Upsert:
     """An INSERT with ``ON CONFLICT`` (``DO NOTHING`` or ``DO UPDATE``), run with its values as
     parameters: one statement where a savepoint, an INSERT that may fail and a rollback to the savepoint
-    were three. Its ``rowcount`` says whether a row was inserted.
+    were three. ``execute`` says whether a row was inserted (or updated).
 
     Both our databases have the clause, but SQLAlchemy spells it per dialect, so the statement is built
-    once per dialect, at first use. Built again at every call with its values (every code exchange
-    records the session's participant), it cost more than its execution.
+    once per dialect, at first use, and prepared (``Prepared``). Built again at every call with its values
+    (every code exchange records the session's participant), it cost more than its execution.
     """
 
     def __init__(self, table: Table, on_conflict: Callable[[Any], Insert]) -> None:
         """``on_conflict`` adds the clause to the dialect's INSERT of ``table``."""
         self._table, self._on_conflict = table, on_conflict
-        self._built: dict[str, Insert] = {}
+        self._built: dict[str, Prepared] = {}
 
-    def execute(self, values: Mapping[str, Any], session: Session | None = None) -> CursorResult[Any]:
-        """Run it in ``session``'s transaction, or by default in the current one (``execute``)."""
+    def execute(self, values: Mapping[str, Any], session: Session | None = None) -> int:
+        """Run it in ``session``'s transaction, or by default in the current one (``execute``); the
+        number of rows it changed."""
         name = (session.get_bind() if session is not None else db.engine).dialect.name
-        statement = self._built.get(name)
-        if statement is None:
+        prepared = self._built.get(name)
+        if prepared is None:
             # The dialect's module is imported by name: the other one costs a worker ~2 MiB for nothing.
             dialect = importlib.import_module(f"sqlalchemy.dialects.{name}")
-            statement = self._on_conflict(dialect.insert(self._table)).execution_options(preserve_rowcount=True)
-            self._built[name] = statement
+            prepared = self._built[name] = Prepared(self._on_conflict(dialect.insert(self._table)))
         if session is not None:
-            return session.execute(statement, values)  # type: ignore[return-value]
-        return execute(statement, values)  # type: ignore[return-value]
+            # A stamp bumped from the session's own flush: its connection, through the ORM session.
+            return session.execute(prepared.statement.execution_options(preserve_rowcount=True),  # type: ignore[attr-defined]
+                                   values).rowcount  # type: ignore[attr-defined, no-any-return]
+        return prepared.changed(values)
 
 
 # Objects stay loaded when a transaction commits. A request commits several small transactions (the
@@ -184,83 +186,105 @@ def _current_connection() -> Connection:
 
 
 class Prepared:
-    """A SELECT built once, compiled once per dialect, and run on the DBAPI cursor of the connection
-    ``execute`` would use: its rows come back as plain tuples, with the columns' types applied.
+    """A statement built once, compiled once per dialect, and run on the DBAPI cursor of the connection
+    ``execute`` would use: a SELECT's rows (or a statement's RETURNING rows) come back as plain tuples,
+    with the columns' types applied; an INSERT, UPDATE or DELETE says how many rows it changed.
 
     Why: the hottest requests read one row by a prebuilt statement (every userinfo and introspection,
     every SSO authorization, every token request), and SQLAlchemy Core's execution of it (the cache
     key, an execution context, a result and row objects, a transaction begun on the connection) cost
-    65–110 µs against 15–20 µs on the driver's cursor (SQLite, userinfo's statement). What Core did for
-    such a statement is done here once, at its first use on a dialect: the SQL string, the order of its
-    parameters and the types' bind processors; the result processors at its first execution (they may
-    depend on the driver's column types).
+    65–110 µs against 15–20 µs on the driver's cursor (SQLite, userinfo's statement). Their writes
+    (a code and its audit event for every authorization, seven statements for every code exchange)
+    cost Core as much each. What Core did for such a statement is done here once, at its first use on
+    a dialect with a set of parameter names (as Core's own cache does, an INSERT or UPDATE sets the
+    columns it is given): the SQL string, the order of its parameters and the types' bind processors;
+    the result processors at its first execution (they may depend on the driver's column types).
 
     What is kept of Core: the engine's ``before_cursor_execute`` and ``after_cursor_execute`` listeners
     are called (the tests count statements with them), a driver's error is raised as SQLAlchemy's
-    ``DBAPIError``, and a lost connection is invalidated so the pool does not hand it out again. Only a
-    statement whose SQL does not depend on its values can be prepared (no expanding IN lists).
+    ``DBAPIError``, and a lost connection is invalidated so the pool does not hand it out again. What
+    is not: a statement whose SQL depends on its values (an expanding IN list) cannot be prepared, and
+    neither can a write that leaves a column with a Python-side default to Core: its caller gives
+    every value. An INSERT fetches no primary key it was not asked to return.
     """
 
     __slots__ = ("statement", "_forms")
 
-    def __init__(self, statement: Select[Any]) -> None:
+    def __init__(self, statement: Executable) -> None:
         self.statement = statement
-        self._forms: dict[str, _Form] = {}
+        self._forms: dict[tuple[str, tuple[str, ...]], _Form] = {}
 
-    def all(self, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    def _run(self, params: Mapping[str, Any]) -> tuple[list[tuple[Any, ...]], int]:
         connection = _current_connection()
         dialect = connection.dialect
-        form = self._forms.get(dialect.name)
+        key = (dialect.name, tuple(params))
+        form = self._forms.get(key)
         if form is None:
-            form = self._forms[dialect.name] = _Form(self.statement, dialect)
+            form = self._forms[key] = _Form(self.statement, dialect, key[1])
         return form.run(connection, params)
 
+    def all(self, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        return self._run(params)[0]
+
     def first(self, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        rows = self.all(params)
+        rows = self._run(params)[0]
         return rows[0] if rows else None
 
     def scalar(self, params: Mapping[str, Any]) -> Any:
         """The first column of the first row; None when there is no row."""
-        rows = self.all(params)
+        rows = self._run(params)[0]
         return rows[0][0] if rows else None
+
+    def changed(self, params: Mapping[str, Any]) -> int:
+        """Run an INSERT, UPDATE or DELETE; the number of rows it changed."""
+        return self._run(params)[1]
 
 
 class _Form:
-    """A ``Prepared`` statement as one dialect runs it."""
+    """A ``Prepared`` statement as one dialect runs it with one set of parameter names."""
 
     __slots__ = ("sql", "types", "defaults", "binds", "positional", "processors")
 
-    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
-        if compiled.post_compile_params or compiled.literal_execute_params:  # type: ignore[attr-defined]
+    def __init__(self, statement: Executable, dialect: Dialect, names: tuple[str, ...]) -> None:
+        columns = list(statement.exported_columns)  # type: ignore[attr-defined]
+        if isinstance(statement, Insert) and not columns:
+            statement = statement.inline()  # no RETURNING of the new row's key unless asked for
+        compiled: Any = statement.compile(dialect=dialect, column_keys=list(names))
+        if compiled.post_compile_params or compiled.literal_execute_params:
             raise ValueError("a statement whose SQL depends on its values cannot be prepared")
+        if compiled.insert_prefetch or compiled.update_prefetch:
+            left = ", ".join(column.name for column in (*compiled.insert_prefetch, *compiled.update_prefetch))
+            raise ValueError(f"a prepared write gives every value its columns' defaults would: {left}")
         self.sql = compiled.string
-        self.types = [column.type.dialect_impl(dialect) for column in statement.selected_columns]
-        binds = compiled.binds  # type: ignore[attr-defined]
+        # The rows' types; a write without RETURNING has none, and fetches nothing.
+        self.types = [column.type.dialect_impl(dialect) for column in columns]
+        binds = compiled.binds
         self.defaults = {name: bind.effective_value for name, bind in binds.items() if not bind.required}
         self.positional = compiled.positional
         # (name, the driver's name for it, the type's bind processor), in the statement's order.
-        names = compiled.positiontup if self.positional else list(binds)  # type: ignore[attr-defined]
-        escaped = compiled.escaped_bind_names  # type: ignore[attr-defined]
+        order = compiled.positiontup if self.positional else list(binds)
+        escaped = compiled.escaped_bind_names
         self.binds = [(name, escaped.get(name, name), binds[name].type.dialect_impl(dialect).bind_processor(dialect))
-                      for name in names]
+                      for name in order]
         self.processors: list[Callable[[Any], Any] | None] | None = None  # known at the first execution
 
-    def run(self, connection: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    def run(self, connection: Connection, params: Mapping[str, Any]) -> tuple[list[tuple[Any, ...]], int]:
+        """The rows (none for a write without RETURNING) and the driver's row count."""
         given = {**self.defaults, **params} if self.defaults else params
         args: Any
         if self.positional:
             args = tuple(given[name] if process is None else process(given[name]) for name, _, process in self.binds)
         else:
             args = {key: given[name] if process is None else process(given[name]) for name, key, process in self.binds}
-        sql, dispatch, cursor = self.sql, connection.dispatch, None
+        sql, dispatch, cursor, rows = self.sql, connection.dispatch, None, []
         try:
             cursor = connection.connection.cursor()
             for listener in dispatch.before_cursor_execute:
                 sql, args = listener(connection, cursor, sql, args, None, False)
             cursor.execute(sql, args)
-            rows = cursor.fetchall()
-            description = cursor.description
+            if self.types:
+                rows = cursor.fetchall()
+            description, count = cursor.description, cursor.rowcount
             cursor.close()
             for listener in dispatch.after_cursor_execute:
                 listener(connection, cursor, sql, args, None, False)
@@ -269,13 +293,15 @@ class _Form:
                 with suppress(connection.dialect.loaded_dbapi.Error):
                     cursor.close()
             raise self._failed(connection, cursor, args, error) from error
+        if not rows:
+            return rows, count
         processors = self.processors
         if processors is None:
             processors = self.processors = self._processors(connection.dialect, description)
         if not any(processors):
-            return rows
+            return rows, count
         return [tuple(value if process is None or value is None else process(value)
-                      for process, value in zip(processors, row, strict=True)) for row in rows]
+                      for process, value in zip(processors, row, strict=True)) for row in rows], count
 
     def _processors(self, dialect: Dialect, description: Any) -> list[Callable[[Any], Any] | None]:
         return [kind.result_processor(dialect, column[1]) for kind, column in zip(self.types, description, strict=True)]

@@ -143,4 +143,4 @@ _ADD_JTI = Upsert(ClientAssertionJti.__table__, lambda insert: insert.on_conflic
 
 def add_jti(client_id: str, jti: str, expires_at: datetime) -> bool:
     """Record a client assertion's jti; False when it was already recorded (a replay)."""
-    return _ADD_JTI.execute({"client_id": client_id, "jti": jti, "expires_at": expires_at}).rowcount == 1
+    return _ADD_JTI.execute({"client_id": client_id, "jti": jti, "expires_at": expires_at}) == 1

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
-from .base import Base, Prepared, UtcDateTime, db, execute
+from .base import Base, Prepared, UtcDateTime, db
 from .logout import RevokedAccessToken
 from .subjects import RECORD_COLUMNS, Subject, SubjectRecord
 
@@ -200,9 +200,9 @@ _CODE_BY_HASH = Prepared(
     .select_from(_codes.join(_subjects, _subjects.c.id == _codes.c.subject_id))
     .where(_codes.c.code_hash == bindparam("code_hash"))
 )
-_INSERT_GRANT = insert(_grants).returning(_grants.c.id)
+_INSERT_GRANT = Prepared(insert(_grants).returning(_grants.c.id))
 _GRANT_OF_CODE = Prepared(select(_codes.c.grant_id).where(_codes.c.id == bindparam("code_id")))
-_LINK_CODE = update(_codes).where(_codes.c.id == bindparam("code_id")).values(grant_id=bindparam("grant_id"))
+_LINK_CODE = Prepared(update(_codes).where(_codes.c.id == bindparam("code_id")).values(grant_id=bindparam("grant_id")))
 
 
 def grant_of_access_token(gid: str, jti: str) -> tuple[AccessGrant | None, bool]:
@@ -234,8 +234,8 @@ def add_grant(code: CodeRecord, *, gid: str, client_id: str, created_at: datetim
     values = {"gid": gid, "subject_id": code.subject.id, "client_id": client_id, "scope": code.scope,
               "sid": code.sid, "auth_time": code.auth_time, "amr": code.amr, "acr": code.acr,
               "claims_request": code.claims_request, "created_at": created_at, "expires_at": expires_at}
-    grant_id = execute(_INSERT_GRANT, values).scalar_one()
-    execute(_LINK_CODE, {"code_id": code.id, "grant_id": grant_id})
+    grant_id = _INSERT_GRANT.scalar(values)
+    _LINK_CODE.changed({"code_id": code.id, "grant_id": grant_id})
     return GrantRecord(id=grant_id, gid=gid, client_id=client_id, scope=code.scope, sid=code.sid,
                        auth_time=code.auth_time, amr=code.amr, acr=code.acr, claims_request=code.claims_request,
                        expires_at=expires_at, revoked_at=None, subject=code.subject)
@@ -254,11 +254,11 @@ def refresh_by_hash(token_hash: str) -> RefreshRecord | None:
 # Single-use markers, one conditional UPDATE each. Built once, on the tables rather than the mapped
 # classes, so the ORM neither searches the session for rows to update in memory nor runs its bulk
 # machinery: the caller acts on the row count alone, and its request's session ends soon after.
-_CLAIM_CODE = (
+_CLAIM_CODE = Prepared(
     update(_codes).where(_codes.c.id == bindparam("row_id"), _codes.c.used_at.is_(None))
     .values(used_at=bindparam("now", type_=UtcDateTime))
 )
-_ROTATE_REFRESH = (
+_ROTATE_REFRESH = Prepared(
     update(_refresh_tokens).where(_refresh_tokens.c.id == bindparam("row_id"), _refresh_tokens.c.rotated_at.is_(None))
     .values(rotated_at=bindparam("now", type_=UtcDateTime))
 )
@@ -266,7 +266,7 @@ _ROTATE_REFRESH = (
 
 def claim_code(code_id: int, now: datetime) -> bool:
     """Mark the code used unless it already is (one atomic UPDATE); True when this call did."""
-    return execute(_CLAIM_CODE, {"row_id": code_id, "now": now}).rowcount == 1  # type: ignore[attr-defined]
+    return _CLAIM_CODE.changed({"row_id": code_id, "now": now}) == 1
 
 
 def rotate_refresh(token_id: int, now: datetime) -> bool:
@@ -274,7 +274,7 @@ def rotate_refresh(token_id: int, now: datetime) -> bool:
 
     Two requests presenting the same token at once cannot both rotate it: the second sees reuse.
     """
-    return execute(_ROTATE_REFRESH, {"row_id": token_id, "now": now}).rowcount == 1  # type: ignore[attr-defined]
+    return _ROTATE_REFRESH.changed({"row_id": token_id, "now": now}) == 1
 
 
 def consent_for(subject_id: int, client_id: str) -> Consent | None:
@@ -283,12 +283,12 @@ def consent_for(subject_id: int, client_id: str) -> Consent | None:
     ).scalar_one_or_none()
 
 
-_REVOKE_GRANT = (update(_grants).where(_grants.c.id == bindparam("grant_id"), _grants.c.revoked_at.is_(None))
-                 .values(revoked_at=bindparam("now", type_=UtcDateTime)))
+_REVOKE_GRANT = Prepared(update(_grants).where(_grants.c.id == bindparam("grant_id"), _grants.c.revoked_at.is_(None))
+                         .values(revoked_at=bindparam("now", type_=UtcDateTime)))
 
 
 def revoke_grant(grant_id: int, now: datetime) -> None:
-    execute(_REVOKE_GRANT, {"grant_id": grant_id, "now": now})
+    _REVOKE_GRANT.changed({"grant_id": grant_id, "now": now})
 
 
 def revoke_session_grants(sid: str, now: datetime) -> None:
@@ -299,25 +299,25 @@ def revoke_session_grants(sid: str, now: datetime) -> None:
 # A refresh token is written on every code exchange and refresh and never read back in that request:
 # an INSERT of its values, without the ORM's unit of work (callgrind, refresh in process: 5,445k →
 # 4,711k instructions outside cryptography per request).
-_INSERT_REFRESH = insert(_refresh_tokens)
+_INSERT_REFRESH = Prepared(insert(_refresh_tokens))
 
 
 def add_refresh_token(*, token_hash: str, grant_id: int, scope: str, created_at: datetime,
                       expires_at: datetime) -> None:
-    execute(_INSERT_REFRESH, {"token_hash": token_hash, "grant_id": grant_id, "scope": scope,
+    _INSERT_REFRESH.changed({"token_hash": token_hash, "grant_id": grant_id, "scope": scope,
                               "created_at": created_at, "expires_at": expires_at})
 
 
 # A code is written on every authorization that reaches the client and is not read back in that
 # request: an INSERT of its values, without the ORM's unit of work.
-_INSERT_CODE = insert(_codes)
+_INSERT_CODE = Prepared(insert(_codes))
 
 
 def add_code(*, code_hash: str, client_id: str, subject_id: int, redirect_uri: str, scope: str,
              nonce: str | None, code_challenge: str | None, code_challenge_method: str | None, sid: str,
              auth_time: datetime, amr: str, acr: str, claims_request: dict[str, Any] | None,
              created_at: datetime, expires_at: datetime) -> None:
-    execute(_INSERT_CODE, {
+    _INSERT_CODE.changed({
         "code_hash": code_hash, "client_id": client_id, "subject_id": subject_id, "redirect_uri": redirect_uri,
         "scope": scope, "nonce": nonce, "code_challenge": code_challenge,
         "code_challenge_method": code_challenge_method, "sid": sid, "auth_time": auth_time, "amr": amr,

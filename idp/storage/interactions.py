@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, String, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, Prepared, UtcDateTime, db, execute
+from .base import Base, Prepared, UtcDateTime
 
 
 class Interaction(Base):
@@ -52,9 +52,9 @@ _table = Interaction.__table__
 _BY_UID = Prepared(
     select(*(_table.c[f.name] for f in fields(InteractionRecord))).where(_table.c.uid == bindparam("uid"))
 )
-_INSERT = insert(_table)
-_UPDATE = update(_table).where(_table.c.id == bindparam("row_id"))
-_DELETE = delete(_table).where(_table.c.id == bindparam("row_id"))
+_INSERT = Prepared(insert(_table))
+_UPDATE = Prepared(update(_table).where(_table.c.id == bindparam("row_id")))
+_DELETE = Prepared(delete(_table).where(_table.c.id == bindparam("row_id")))
 
 
 def by_uid(uid: str) -> InteractionRecord | None:
@@ -64,7 +64,7 @@ def by_uid(uid: str) -> InteractionRecord | None:
 
 def add(*, uid: str, client_id: str, params: dict[str, Any], prompt: str, created_at: datetime,
         expires_at: datetime) -> None:
-    db.session.execute(_INSERT, {"uid": uid, "client_id": client_id, "params": params, "prompt": prompt,
+    _INSERT.changed({"uid": uid, "client_id": client_id, "params": params, "prompt": prompt,
                                  "created_at": created_at, "expires_at": expires_at})
 
 
@@ -72,8 +72,8 @@ def change(record: InteractionRecord, **values: Any) -> None:
     """Write ``values`` to the row, and to the record the request goes on with."""
     for name, value in values.items():
         setattr(record, name, value)
-    db.session.execute(_UPDATE, {"row_id": record.id, **values})
+    _UPDATE.changed({"row_id": record.id, **values})
 
 
 def delete_interaction(record: InteractionRecord) -> None:
-    execute(_DELETE, {"row_id": record.id})
+    _DELETE.changed({"row_id": record.id})

@@ -146,4 +146,4 @@ _REVOKE_ACCESS_TOKEN = Upsert(RevokedAccessToken.__table__, lambda insert: inser
 def revoke_access_token(jti: str, expires_at: datetime) -> bool:
     """Remember ``jti`` as revoked until ``expires_at``; False when it already was (two revocations at
     once both succeed, and only one is audited)."""
-    return _REVOKE_ACCESS_TOKEN.execute({"jti": jti, "expires_at": expires_at}).rowcount == 1
+    return _REVOKE_ACCESS_TOKEN.execute({"jti": jti, "expires_at": expires_at}) == 1

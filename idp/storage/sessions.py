@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, bindparam, insert, select, update
 from sqlalchemy.orm import Mapped, contains_eager, mapped_column, relationship
 
-from .base import Base, Prepared, UtcDateTime, db, execute
+from .base import Base, Prepared, UtcDateTime, db
 from .mfa import ENROLMENT_COLUMNS, Enrolment, with_enrolment
 from .subjects import RECORD_COLUMNS, Subject, SubjectRecord
 
@@ -111,23 +111,23 @@ def record_by_token_hash(token_hash: str) -> SessionRecord | None:
                          expires_at, pending_factor, Enrolment.of(rows))
 
 
-_TOUCH = update(_SESSIONS).where(_SESSIONS.c.token_hash == bindparam("by_token_hash"))
+_TOUCH = Prepared(update(_SESSIONS).where(_SESSIONS.c.token_hash == bindparam("by_token_hash")))
 
 
 def touch(token_hash: str, now: datetime) -> None:
     """Record activity on a session read as a record (a session ended meanwhile is left gone)."""
-    execute(_TOUCH, {"by_token_hash": token_hash, "last_seen_at": now})
+    _TOUCH.changed({"by_token_hash": token_hash, "last_seen_at": now})
 
 
 # Every sign-in writes one and reads nothing back in that request (the caller made the secret and
 # the sid): an INSERT of its values, without the ORM's unit of work and its fetching of the new id.
-_INSERT = insert(SsoSession.__table__)
+_INSERT = Prepared(insert(SsoSession.__table__))
 
 
 def add(*, token_hash: str, sid: str, subject_id: int, created_at: datetime, expires_at: datetime,
         amr: str, pending_factor: str | None, ip_address: str | None, user_agent: str | None) -> None:
     """A new session, active and authenticated at ``created_at``."""
-    db.session.execute(_INSERT, {
+    _INSERT.changed({
         "token_hash": token_hash, "sid": sid, "subject_id": subject_id, "created_at": created_at,
         "last_seen_at": created_at, "expires_at": expires_at, "auth_time": created_at, "amr": amr,
         "pending_factor": pending_factor, "ip_address": ip_address, "user_agent": user_agent})

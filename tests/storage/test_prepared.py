@@ -1,5 +1,6 @@
-"""``Prepared``: a prebuilt SELECT run on the driver's cursor gives what Core's execution of it gives,
-in whichever transaction ``execute`` would use, seen by the engine's listeners, and fails as Core does."""
+"""``Prepared``: a prebuilt statement run on the driver's cursor reads and writes what Core's execution of
+it does, in whichever transaction ``execute`` would use, seen by the engine's listeners, and fails as Core
+does."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import bindparam, event, exists, func, literal, select
+from sqlalchemy import bindparam, delete, event, exists, func, insert, literal, select, update
 from sqlalchemy.exc import DBAPIError
 
 from idp.storage import audit_events, db, execute, interactions, reading, utcnow, writing
 from idp.storage.audit_events import AuditEvent
-from idp.storage.base import Prepared, _reader
+from idp.storage.base import Prepared, Upsert, _reader
 from idp.storage.interactions import Interaction
 from idp.storage.subjects import Subject, SubjectKind
 
@@ -129,3 +130,94 @@ def test_a_lost_connection_is_invalidated(app: Flask) -> None:
     assert raised.value.connection_invalidated
     with reading():
         assert count.scalar({}) == 0
+
+
+_EVENT_COLUMNS = select(_A.c.at, _A.c.event, _A.c.subject, _A.c.client_id, _A.c.ip_address, _A.c.details)
+
+
+def _event(**values: Any) -> dict[str, Any]:
+    return {"at": utcnow(), "event": "test.prepared", "subject": None, "client_id": "portal",
+            "ip_address": None, "details": {"amr": ["pwd"], "tên": "Hóa"}} | values
+
+
+def _listening(seen: list[str]) -> Any:
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+    return record
+
+
+def test_a_write_stores_what_core_stores(app: Flask) -> None:
+    """The same INSERT run by Core and prepared gives equal rows (JSON, aware datetimes, NULLs); an
+    INSERT fetches no key it was not asked for (PostgreSQL would RETURNING it for Core)."""
+    values = _event()
+    seen: list[str] = []
+    record = _listening(seen)
+    db.session.remove()
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        with writing():
+            execute(insert(_A), values)
+            assert Prepared(insert(_A)).changed(values) == 1
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    core, prepared = (tuple(row) for row in db.session.execute(_EVENT_COLUMNS).all())
+    assert core == prepared
+    assert prepared[0] == values["at"] and prepared[-1] == {"amr": ["pwd"], "tên": "Hóa"}
+    assert "RETURNING" not in seen[-1] and seen[-1].startswith("INSERT INTO audit_event")
+
+
+def test_returning_rows_come_back_typed(app: Flask) -> None:
+    returning = Prepared(insert(_A).returning(_A.c.id, _A.c.at, _A.c.details))
+    with writing():
+        row_id, at, details = returning.first(_event(details={"n": 1}))
+        assert isinstance(row_id, int) and at.utcoffset() == timedelta(0) and details == {"n": 1}
+    assert db.session.get(AuditEvent, row_id) is not None
+
+
+def test_updates_and_deletes_say_how_many_rows_they_changed(app: Flask) -> None:
+    """With a parameter in the WHERE clause and in the SET clause; the set of parameter names given
+    decides the columns an UPDATE sets, as with Core."""
+    rename = Prepared(update(_A).where(_A.c.event == bindparam("old")))
+    remove = Prepared(delete(_A).where(_A.c.event == bindparam("old")))
+    with writing():
+        adding = Prepared(insert(_A))
+        adding.changed(_event())
+        adding.changed(_event())
+        assert rename.changed({"old": "test.prepared", "event": "test.renamed"}) == 2
+        assert rename.changed({"old": "test.renamed", "event": "test.again", "client_id": None}) == 2
+        assert rename.changed({"old": "test.none", "event": "x"}) == 0
+    assert [tuple(row) for row in db.session.execute(select(_A.c.event, _A.c.client_id))] == [("test.again", None)] * 2
+    db.session.remove()
+    with writing():
+        assert remove.changed({"old": "test.again"}) == 2
+    assert db.session.execute(select(func.count()).select_from(_A)).scalar() == 0
+
+
+def test_a_write_that_leaves_a_default_to_core_is_refused(app: Flask) -> None:
+    """``at`` and ``details`` have Python-side defaults, which only Core's execution computes."""
+    with writing(), pytest.raises(ValueError, match="at, details"):
+        Prepared(insert(_A)).changed({"event": "test.prepared"})
+
+
+def test_writes_roll_back_with_their_block(app: Flask) -> None:
+    """Nothing is half-written: the block's prepared writes go with its failure."""
+    db.session.remove()
+    with pytest.raises(RuntimeError), writing():
+        Prepared(insert(_A)).changed(_event())
+        raise RuntimeError
+    db.session.add(AuditEvent(event="test.other", details={}))  # an ORM session's transaction, then
+    assert Prepared(insert(_A)).changed(_event()) == 1  # a write in it, which its rollback undoes
+    db.session.rollback()
+    assert db.session.execute(select(func.count()).select_from(_A)).scalar() == 0
+
+
+def test_an_upsert_says_whether_it_inserted(app: Flask) -> None:
+    table = Interaction.__table__
+    now = utcnow()
+    once = Upsert(table, lambda statement: statement.on_conflict_do_nothing())
+    values = {"uid": "uid-u", "client_id": "portal", "params": {}, "prompt": "login", "created_at": now,
+              "expires_at": now}
+    with writing():
+        assert once.execute(values) == 1
+        assert once.execute(values) == 0
+    assert interactions.by_uid("uid-u") is not None
