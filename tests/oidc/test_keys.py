@@ -115,6 +115,23 @@ def test_each_algorithm_signs_and_verifies(client: FlaskClient, alg: str) -> Non
     assert jwt.decode(token, key_set, registry=JWSRegistry(algorithms=[alg])).claims == CLAIMS
 
 
+@pytest.mark.filterwarnings("ignore:EdDSA is deprecated:joserfc.errors.SecurityWarning")
+@pytest.mark.parametrize("alg", ALGS)
+def test_the_compact_form_is_written_as_rfc_7515_says(client: FlaskClient, alg: str) -> None:
+    """Three base64url parts without padding; header and claims as compact UTF-8 JSON (a Vietnamese
+    name is not escaped to ASCII); the signature over the first two parts, as another library checks it."""
+    claims = {**CLAIMS, "name": "Lê Thị Hoà", "amr": ["pwd", "otp"]}
+    token = keys.sign(claims, alg=alg, typ="JWT")
+    header, payload, signature = token.split(".")
+    assert "=" not in token and all(part for part in (header, payload, signature))
+    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    assert raw == json.dumps(claims, ensure_ascii=False, separators=(",", ":")).encode()
+    assert "Lê Thị Hoà".encode() in raw
+    key_set = KeySet.import_key_set(client.get("/jwks").get_json())
+    decoded = jwt.decode(token, key_set, registry=JWSRegistry(algorithms=[alg]))
+    assert decoded.claims == claims and decoded.header["kid"] == _the(alg, KeyStatus.ACTIVE).kid
+
+
 def test_verify_refuses_anything_we_did_not_sign(app: Flask) -> None:
     token = keys.sign(CLAIMS)
     header, payload, signature = token.split(".")

@@ -43,3 +43,38 @@ def test_branding_css_comes_from_configuration(app_config) -> None:
     assert "--brand-primary: #004b87;" in css
     assert "body" not in css  # a colour that is not a colour is dropped, not injected
     assert "Ủy ban nhân dân tỉnh Nghệ An" in client.get("/login").get_data(as_text=True)
+
+
+def test_a_views_own_values_are_kept_and_nothing_is_sent_twice(app_config) -> None:
+    """What a view set itself stays (a page that may be framed, a cacheable document), but
+    X-Content-Type-Options is ours on every response; every header appears once."""
+    from flask import Response
+
+    from tests.conftest import make_app
+
+    app = make_app(app_config)
+    app.add_url_rule("/framed", "framed", lambda: Response("ok", headers={
+        "X-Frame-Options": "SAMEORIGIN", "Cache-Control": "public, max-age=60", "X-Content-Type-Options": "other"}))
+    response = app.test_client().get("/framed")
+    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert response.headers["Cache-Control"] == "public, max-age=60" and "Pragma" not in response.headers
+    assert response.headers.getlist("X-Content-Type-Options") == ["nosniff"]
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    names = [name.lower() for name, _ in response.headers]
+    assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("path", ["/.well-known/openid-configuration", "/jwks"])
+def test_responses_kept_past_flask_carry_them_once(client: FlaskClient, path: str) -> None:
+    first, second = client.get(path), client.get(path)  # the second is the kept response
+    assert list(first.headers) == list(second.headers)
+    names = [name.lower() for name, _ in second.headers]
+    assert len(names) == len(set(names)) and "x-frame-options" in names and "x-content-type-options" in names
+
+
+def test_https_deployments_get_hsts(app_config) -> None:
+    from tests.conftest import make_app
+
+    secure = make_app({**app_config, "IDP_ISSUER": "https://dangnhap.thanhhoa.gov.vn"}).test_client()
+    assert secure.get("/login", base_url="https://localhost").headers["Strict-Transport-Security"].startswith("max-age=")
+    assert "Strict-Transport-Security" not in make_app(app_config).test_client().get("/login").headers
