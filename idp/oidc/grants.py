@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import re
@@ -35,7 +34,7 @@ from idp.storage.grants import CodeRecord, RefreshRecord
 from idp.storage.subjects import SubjectStatus
 from idp.web import prebuilt
 
-from . import basic_post, client_policy, logout, tokens
+from . import basic_post, client_policy, keys, logout, tokens
 from .client_auth import AUTH_METHODS, OAuthClient
 
 if TYPE_CHECKING:
@@ -45,7 +44,7 @@ _VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 
 
 def _s256(verifier: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return keys.base64url(hashlib.sha256(verifier.encode()).digest())
 
 
 def _token_body(access: str, expires_in: int, scope: str, **extra: Any) -> dict[str, Any]:

@@ -102,7 +102,7 @@ def sign(claims: dict[str, Any], *, alg: str = "RS256", typ: str = "JWT") -> str
     if key is None:
         raise UnknownAlgorithm(f"{alg!r} is not in IDP_SIGNING_ALGS")
     signing_input = f"{_json_part({'alg': alg, 'kid': key.kid, 'typ': typ})}.{_json_part(claims)}"
-    return f"{signing_input}.{_encoded(REGISTRY.get_alg(alg).sign(signing_input.encode(), key))}"
+    return f"{signing_input}.{base64url(REGISTRY.get_alg(alg).sign(signing_input.encode(), key))}"
 
 
 def verify(token: str, *, typ: str | None = None) -> dict[str, Any]:
@@ -140,12 +140,13 @@ def verify(token: str, *, typ: str | None = None) -> dict[str, Any]:
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
-def _encoded(data: bytes) -> str:
+def base64url(data: bytes) -> str:
+    """Base64url without padding (RFC 7515 §2), as JOSE and PKCE write binary values."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _json_part(value: Mapping[str, Any]) -> str:
-    return _encoded(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+    return base64url(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
 
 
 def _decoded(part: str) -> bytes:

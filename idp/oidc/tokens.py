@@ -6,7 +6,6 @@ what the ID token, the access token and userinfo say about a person cannot disag
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -80,7 +79,7 @@ def refresh_token_usable(row: RefreshRecord, now: datetime) -> bool:
 def _half_hash(value: str, alg: str) -> str:
     """at_hash (OIDC Core §3.1.3.6): left half of the hash matching the signing algorithm."""
     digest = (hashlib.sha512 if alg == "EdDSA" else hashlib.sha256)(value.encode()).digest()
-    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode()
+    return keys.base64url(digest[: len(digest) // 2])
 
 
 @dataclass(frozen=True)
