@@ -221,3 +221,17 @@ def test_an_upsert_says_whether_it_inserted(app: Flask) -> None:
         assert once.execute(values) == 1
         assert once.execute(values) == 0
     assert interactions.by_uid("uid-u") is not None
+
+
+def test_types_apply_when_the_first_reading_found_nothing(app: Flask) -> None:
+    """The result processors are learnt from the first reading that has rows."""
+    query = Prepared(select(_A.c.at, _A.c.details).where(_A.c.event == bindparam("event")))
+    db.session.remove()
+    with reading():
+        assert query.all({"event": "test.prepared"}) == []
+    _add_event()
+    db.session.commit()
+    db.session.remove()
+    with reading():
+        [(at, details)] = query.all({"event": "test.prepared"})
+    assert at.utcoffset() == timedelta(0) and details == {}
