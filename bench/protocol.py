@@ -316,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
                 (work / name).mkdir(exist_ok=True)
                 try:
                     with manager as target:
+                        at_rest = {"before": round(target.server.worker_rss_mib(), 1)}
                         for scenario in scenarios:
                             if name == "node" and not scenario.node:
                                 continue
@@ -329,6 +330,10 @@ def main(argv: list[str] | None = None) -> int:
                                 row["argon2_limit_per_second"] = round(limit, 1)
                             report["results"].append(row)
                             print(f"  {scenario.name:<28} {row.get('ops_per_second', 'error')}", flush=True)
+                        if name != "node":  # once argon2id's thread has given its block back
+                            time.sleep(argon2id.IDLE_SECONDS + 1.0)
+                        at_rest["after"] = round(target.server.worker_rss_mib(), 1)
+                        report.setdefault("worker_rss_at_rest", {})[target.name] = at_rest
                 except (RuntimeError, OSError, flows.FlowError) as exc:
                     print(f"{name}: failed: {exc}", file=sys.stderr)
                     report.setdefault("failures", {})[name] = str(exc)

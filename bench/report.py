@@ -40,6 +40,9 @@ def print_report(report: dict[str, Any]) -> None:
                   f"{row['server_cpu_percent']:>8.0f} {row['database_cpu_percent']:>8.0f} "
                   f"{row['load_cpu_percent']:>9.0f} {row['worker_rss_mib']:>8.0f} {row['errors']:>6}  "
                   f"{'BUSY (other work ' + str(row['other_cpu_percent']) + '% of a core)' if row['busy'] else ''}")
+    for target, rss in report.get("worker_rss_at_rest", {}).items():
+        print(f"\n{target}: worker RSS at rest {rss['before']:.0f} MiB before the scenarios, "
+              f"{rss['after']:.0f} MiB after them (dangnhap: once argon2id's block has been given back)")
     dangnhaps = [t for t in targets if t.startswith("dangnhap")]
     if "node-oidc-provider" in targets and dangnhaps:
         print("\nratio dangnhap / node-oidc-provider (ops/s; ≥ 1.0 means dangnhap is ahead)")
