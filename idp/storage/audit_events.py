@@ -30,8 +30,8 @@ _INSERT = Prepared(insert(AuditEvent.__table__))
 
 def add(*, event: str, subject: str | None, client_id: str | None, ip_address: str | None,
         details: dict[str, Any]) -> None:
-    _INSERT.changed({"at": utcnow(), "event": event, "subject": subject, "client_id": client_id,
-                      "ip_address": ip_address, "details": details})
+    _INSERT.later({"at": utcnow(), "event": event, "subject": subject, "client_id": client_id,
+                    "ip_address": ip_address, "details": details})
 
 
 def recent(limit: int = 100, event: str | None = None) -> list[AuditEvent]:

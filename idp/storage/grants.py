@@ -235,7 +235,7 @@ def add_grant(code: CodeRecord, *, gid: str, client_id: str, created_at: datetim
               "sid": code.sid, "auth_time": code.auth_time, "amr": code.amr, "acr": code.acr,
               "claims_request": code.claims_request, "created_at": created_at, "expires_at": expires_at}
     grant_id = _INSERT_GRANT.scalar(values)
-    _LINK_CODE.changed({"code_id": code.id, "grant_id": grant_id})
+    _LINK_CODE.later({"code_id": code.id, "grant_id": grant_id})
     return GrantRecord(id=grant_id, gid=gid, client_id=client_id, scope=code.scope, sid=code.sid,
                        auth_time=code.auth_time, amr=code.amr, acr=code.acr, claims_request=code.claims_request,
                        expires_at=expires_at, revoked_at=None, subject=code.subject)
@@ -288,7 +288,7 @@ _REVOKE_GRANT = Prepared(update(_grants).where(_grants.c.id == bindparam("grant_
 
 
 def revoke_grant(grant_id: int, now: datetime) -> None:
-    _REVOKE_GRANT.changed({"grant_id": grant_id, "now": now})
+    _REVOKE_GRANT.later({"grant_id": grant_id, "now": now})
 
 
 def revoke_session_grants(sid: str, now: datetime) -> None:
@@ -304,8 +304,8 @@ _INSERT_REFRESH = Prepared(insert(_refresh_tokens))
 
 def add_refresh_token(*, token_hash: str, grant_id: int, scope: str, created_at: datetime,
                       expires_at: datetime) -> None:
-    _INSERT_REFRESH.changed({"token_hash": token_hash, "grant_id": grant_id, "scope": scope,
-                              "created_at": created_at, "expires_at": expires_at})
+    _INSERT_REFRESH.later({"token_hash": token_hash, "grant_id": grant_id, "scope": scope,
+                           "created_at": created_at, "expires_at": expires_at})
 
 
 # A code is written on every authorization that reaches the client and is not read back in that
@@ -317,7 +317,7 @@ def add_code(*, code_hash: str, client_id: str, subject_id: int, redirect_uri: s
              nonce: str | None, code_challenge: str | None, code_challenge_method: str | None, sid: str,
              auth_time: datetime, amr: str, acr: str, claims_request: dict[str, Any] | None,
              created_at: datetime, expires_at: datetime) -> None:
-    _INSERT_CODE.changed({
+    _INSERT_CODE.later({
         "code_hash": code_hash, "client_id": client_id, "subject_id": subject_id, "redirect_uri": redirect_uri,
         "scope": scope, "nonce": nonce, "code_challenge": code_challenge,
         "code_challenge_method": code_challenge_method, "sid": sid, "auth_time": auth_time, "amr": amr,

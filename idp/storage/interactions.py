@@ -64,16 +64,16 @@ def by_uid(uid: str) -> InteractionRecord | None:
 
 def add(*, uid: str, client_id: str, params: dict[str, Any], prompt: str, created_at: datetime,
         expires_at: datetime) -> None:
-    _INSERT.changed({"uid": uid, "client_id": client_id, "params": params, "prompt": prompt,
-                                 "created_at": created_at, "expires_at": expires_at})
+    _INSERT.later({"uid": uid, "client_id": client_id, "params": params, "prompt": prompt,
+                   "created_at": created_at, "expires_at": expires_at})
 
 
 def change(record: InteractionRecord, **values: Any) -> None:
     """Write ``values`` to the row, and to the record the request goes on with."""
     for name, value in values.items():
         setattr(record, name, value)
-    _UPDATE.changed({"row_id": record.id, **values})
+    _UPDATE.later({"row_id": record.id, **values})
 
 
 def delete_interaction(record: InteractionRecord) -> None:
-    _DELETE.changed({"row_id": record.id})
+    _DELETE.later({"row_id": record.id})

@@ -92,7 +92,7 @@ _ADD_PARTICIPANT = Upsert(SessionParticipant.__table__, lambda insert: insert.on
 
 def add_participant(sid: str, client_id: str, subject_id: int, now: datetime) -> None:
     """Record the participation unless it is already recorded (every code exchange in a session asks)."""
-    _ADD_PARTICIPANT.execute({"sid": sid, "client_id": client_id, "subject_id": subject_id, "first_seen_at": now})
+    _ADD_PARTICIPANT.later({"sid": sid, "client_id": client_id, "subject_id": subject_id, "first_seen_at": now})
 
 
 def forget_participants(sid: str) -> None:

@@ -116,7 +116,7 @@ _TOUCH = Prepared(update(_SESSIONS).where(_SESSIONS.c.token_hash == bindparam("b
 
 def touch(token_hash: str, now: datetime) -> None:
     """Record activity on a session read as a record (a session ended meanwhile is left gone)."""
-    _TOUCH.changed({"by_token_hash": token_hash, "last_seen_at": now})
+    _TOUCH.later({"by_token_hash": token_hash, "last_seen_at": now})
 
 
 # Every sign-in writes one and reads nothing back in that request (the caller made the secret and
@@ -127,7 +127,7 @@ _INSERT = Prepared(insert(SsoSession.__table__))
 def add(*, token_hash: str, sid: str, subject_id: int, created_at: datetime, expires_at: datetime,
         amr: str, pending_factor: str | None, ip_address: str | None, user_agent: str | None) -> None:
     """A new session, active and authenticated at ``created_at``."""
-    _INSERT.changed({
+    _INSERT.later({
         "token_hash": token_hash, "sid": sid, "subject_id": subject_id, "created_at": created_at,
         "last_seen_at": created_at, "expires_at": expires_at, "auth_time": created_at, "amr": amr,
         "pending_factor": pending_factor, "ip_address": ip_address, "user_agent": user_agent})

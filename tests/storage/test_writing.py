@@ -3,13 +3,23 @@ session, all of it or nothing, and the ORM session cannot slip a statement outsi
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
 import pytest
 from flask import Flask
-from sqlalchemy import func, insert, select
+from psycopg.pq import Trace
+from sqlalchemy import bindparam, event, func, insert, select
+from sqlalchemy.exc import DBAPIError
 
 from idp.storage import audit_events, db, execute, reading, transaction, writing
 from idp.storage.audit_events import AuditEvent
+from idp.storage.base import Prepared
 from idp.storage.subjects import Subject
+from tests.conftest import TEST_DB
 
 _EVENTS = select(func.count()).select_from(AuditEvent.__table__).where(AuditEvent.__table__.c.event == "test.writing")
 
@@ -34,6 +44,7 @@ def test_a_block_commits_on_its_own_connection_without_a_session(app: Flask) -> 
     with writing():
         _add()
         _add()
+        assert int(execute(_EVENTS).scalar_one()) == 2  # the block reads its own writes
         assert _checked_out() == before + 1
     assert not db.session.registry.has()
     assert _checked_out() == before
@@ -109,3 +120,113 @@ def test_transaction_and_writing_write_the_same_rows(app: Flask) -> None:
     with writing():
         _add()
     assert _committed() == 2
+
+
+# --- writes sent later (Prepared.later) ---------------------------------------------------------------
+
+_INSERT_EVENT = Prepared(insert(AuditEvent.__table__))
+_EVENT_ROW = Prepared(select(AuditEvent.__table__.c.at, AuditEvent.__table__.c.subject, AuditEvent.__table__.c.details)
+                      .where(AuditEvent.__table__.c.id == bindparam("row_id")))
+_AT = datetime(2026, 12, 7, 3, 4, 5, 678901, tzinfo=UTC)
+
+
+def _event(row_id: int | None = None, **values: Any) -> dict[str, Any]:
+    return {**({"id": row_id} if row_id is not None else {}), "at": _AT, "event": "test.writing",
+            "subject": None, "client_id": None, "ip_address": None, "details": {}, **values}
+
+
+@contextmanager
+def _round_trips() -> Iterator[list[str]]:
+    """What ends each of the client's round trips to PostgreSQL on the connections checked out
+    meanwhile, from libpq's trace: a simple query (its text), or the Sync after an extended one."""
+    ends: list[str] = []
+    trace = tempfile.TemporaryFile()
+
+    def traced(dbapi_connection: Any, *_args: Any) -> None:
+        dbapi_connection.pgconn.trace(trace.fileno())
+        dbapi_connection.pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS | Trace.REGRESS_MODE)
+
+    def untraced(dbapi_connection: Any, *_args: Any) -> None:
+        dbapi_connection.pgconn.untrace()
+
+    event.listen(db.engine, "checkout", traced)
+    event.listen(db.engine, "checkin", untraced)
+    try:
+        yield ends
+    finally:
+        event.remove(db.engine, "checkout", traced)
+        event.remove(db.engine, "checkin", untraced)
+        trace.seek(0)
+        messages: list[list[str]] = []
+        for line in trace.read().decode().splitlines():
+            if line[:2] in ("F\t", "B\t"):
+                direction, _length, message, *text = line.split("\t", 3)
+                messages.append([direction, message, "".join(text)])
+            else:  # a query's text goes on over several lines
+                messages[-1][2] += "\n" + line
+        ends.extend(text.strip(' "') if message == "Query" else message for direction, message, text in messages
+                    if direction == "F" and message in ("Query", "Sync"))
+        trace.close()
+
+
+postgresql_only = pytest.mark.skipif(TEST_DB != "postgresql",
+                                     reason="round trips are PostgreSQL's (the suite runs on both)")
+
+
+@postgresql_only
+def test_writes_alone_go_as_one_round_trip_without_begin_or_commit(app: Flask) -> None:
+    db.session.remove()
+    with _round_trips() as ends, writing():
+        _add()
+        _add()
+    assert len(ends) == 1
+    assert ends[0].count("INSERT INTO audit_event") == 2
+    assert "BEGIN" not in ends[0] and "COMMIT" not in ends[0]  # one query is one transaction
+    assert _committed() == 2
+
+
+@postgresql_only
+def test_writes_after_a_read_go_with_the_commit(app: Flask) -> None:
+    db.session.remove()
+    with _round_trips() as ends, writing():
+        assert execute(_EVENTS).scalar_one() == 0
+        _add()
+        _add()
+    assert ends[0] == "BEGIN"
+    assert ends[1] == "Sync"  # the SELECT
+    assert len(ends) == 3
+    assert ends[2].count("INSERT INTO audit_event") == 2
+    assert ends[2].endswith("COMMIT")
+    assert _committed() == 2
+
+
+def test_a_write_sent_later_that_fails_fails_the_block_and_writes_nothing(app: Flask) -> None:
+    db.session.remove()
+    with pytest.raises(DBAPIError), writing():
+        _INSERT_EVENT.later(_event(424242))
+        _INSERT_EVENT.later(_event(424242))  # the same primary key
+    assert _checked_out() == 0
+    assert _committed() == 0
+    with writing():  # the pool's connection is clean for the next block
+        _add()
+    assert _committed() == 1
+
+
+def test_values_sent_later_are_written_as_given(app: Flask) -> None:
+    """On PostgreSQL the values are quoted into the query by psycopg's client-side binding."""
+    subject = "'); DELETE FROM audit_event; -- \\ \" Thanh Hóa"
+    details = {"ghi chú": "Lê Văn 'Tám' \\ \"x\"", "n": [1, None, True], "$1": "%s %(x)s"}
+    db.session.remove()
+    with writing():
+        _INSERT_EVENT.later(_event(515151, subject=subject, details=details))
+        _add()
+    with reading():
+        assert _EVENT_ROW.first({"row_id": 515151}) == (_AT, subject, details)
+    assert _committed() == 2
+
+
+def test_outside_a_block_a_write_runs_at_once_in_the_session(app: Flask) -> None:
+    with transaction():
+        _INSERT_EVENT.later(_event())
+        assert db.session.execute(_EVENTS).scalar_one() == 1
+    assert _committed() == 1
