@@ -15,7 +15,7 @@ from datetime import datetime
 from idp import audit
 from idp.identity import ldap, linking, local, routing
 from idp.mfa import policy as mfa_policy
-from idp.storage import reading, transaction, utcnow
+from idp.storage import reading, transaction, utcnow, writing
 from idp.storage.clients import ClientRecord
 from idp.storage.credentials import Credentials
 from idp.storage.mfa import Enrolment
@@ -117,7 +117,11 @@ def _signed_in(attempt: Attempt, account: str, subject: Person, now: datetime,
     requirement = mfa_policy.requirement_for(subject, client=attempt.client, acr_values=attempt.acr_values,
                                               enrolment=enrolment)
     owed = (FACTOR_ENROL if requirement.must_enrol else FACTOR_OTP) if requirement.required else None
-    with transaction():
+    # Most sign-ins write only the session and its audit event, plain statements (on PostgreSQL one
+    # round trip, without BEGIN and COMMIT); clearing failures or ending an earlier session goes
+    # through the ORM session.
+    plain = not verdict.failures_on_record and not attempt.previous_token
+    with writing() if plain else transaction():
         if verdict.failures_on_record:
             throttle.clear(account)
         if attempt.previous_token:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 
 from idp import audit
-from idp.storage import grants, interactions, transaction, utcnow
+from idp.storage import grants, interactions, transaction, utcnow, writing
 from idp.storage.grants import Consent
 from idp.storage.interactions import InteractionRecord
 from idp.storage.subjects import Subject, SubjectRecord
@@ -29,7 +29,7 @@ def start(request: AuthorizationRequest, prompt: str, now: datetime) -> str:
     """Park ``request`` waiting for ``prompt``; returns the interaction's public id."""
     lifetime = timedelta(seconds=current_app.config["IDP_INTERACTION_LIFETIME_SECONDS"])
     uid = secrets.token_urlsafe(24)
-    with transaction():
+    with writing():  # one INSERT: on PostgreSQL one round trip, without BEGIN and COMMIT
         interactions.add(uid=uid, client_id=request.client_id,
                          params={"request": request.to_dict(), "progress": asdict(Progress())},
                          prompt=prompt, created_at=now, expires_at=now + lifetime)
@@ -58,7 +58,7 @@ def _progressed(row: InteractionRecord, **done: bool) -> None:
 
 def park(row: InteractionRecord, prompt: str) -> None:
     """Write where the interaction stands: the prompt it now waits for, and the steps recorded."""
-    with transaction():
+    with writing():
         interactions.change(row, prompt=prompt, params=row.params, login_sid=row.login_sid)
 
 

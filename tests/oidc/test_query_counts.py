@@ -256,11 +256,11 @@ def test_sign_in_within_an_authorization_request(app: Flask, warm: dict[str, Any
         # the second-factor policy reads nothing more after the hash.
         "SELECT identity",
         "SELECT login_throttle",  # the account's and the client IP's failure counters, one query
-        # The hash. No failures on record: none to forget.
-        "BEGIN",
+        # The hash. No failures on record, no earlier session: plain statements, no ORM session.
+        "BEGIN writing",
         "INSERT sso_session",
         "INSERT audit_event",  # login.success
-        "COMMIT",
+        "COMMIT writing",
         # The authorization request is answered in the same response, from what was read and written
         # above: the interaction, the new session, its person and the second-factor policy's facts.
         # The sign-in is not written to the interaction, which the code uses up in the same commit.
