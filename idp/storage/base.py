@@ -284,12 +284,11 @@ class Prepared:
         than most of these statements cost the database. An SSO authorization's writes were four
         (BEGIN, the code, its audit event, COMMIT); together they are one."""
         writer = _writer.get()
-        dialect = db.engine.dialect
-        if writer is None or dialect.name != "postgresql":
+        if writer is not None and (dialect := db.engine.dialect).name == "postgresql":
+            form = self._form(dialect, params)
+            writer.pending.append((form, form.bound(params)))
+        else:
             self._run(params)
-            return
-        form = self._form(dialect, params)
-        writer.pending.append((form, form.bound(params)))
 
 
 class _Form:
