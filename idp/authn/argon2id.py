@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import logging
 import mmap
 import os
 import queue
@@ -46,6 +47,13 @@ HASH_BYTES = 32
 _HUGE_PAGE = 2 << 20
 
 
+logger = logging.getLogger(__name__)
+
+
+def _allocation_failed(kind: type[BaseException], error: BaseException, _traceback: Any) -> None:
+    logger.error("argon2id: no memory for a working block: %s: %s", kind.__name__, error)
+
+
 class WorkingMemory:
     """One thread's argon2 block: mapped at the first hash, reused by the next ones, unmapped by
     ``release``. argon2 asks for it once per hash, from the thread that runs the hash."""
@@ -57,7 +65,7 @@ class WorkingMemory:
         self._size = 0
         # argon2 calls these from C; on an error (no memory to map) it gets ARGON2_MEMORY_ALLOCATION_ERROR.
         self.allocate = ffi.callback("int(uint8_t **, size_t)", self._allocate,
-                                     error=lib.ARGON2_MEMORY_ALLOCATION_ERROR)
+                                     error=lib.ARGON2_MEMORY_ALLOCATION_ERROR, onerror=_allocation_failed)
         self.free = ffi.callback("void(uint8_t *, size_t)", self._free)
 
     @property
@@ -135,13 +143,16 @@ def hash_password(memory: WorkingMemory, password: str, *, memory_kib: int, time
 def verify(memory: WorkingMemory, encoded: str, password: str) -> bool:
     """Whether ``password`` is the one ``encoded`` was made from (compared in constant time).
 
-    Raises ``InvalidHashError`` when ``encoded`` is not an argon2 hash argon2 can recompute."""
+    Raises ``InvalidHashError`` when ``encoded`` is not an argon2 hash argon2 can recompute, and
+    ``HashingError`` when its working memory could not be mapped."""
     params = extract_parameters(encoded)
     *_, salt_text, hash_text = encoded.split("$")
     salt, expected = _b64decode(salt_text), _b64decode(hash_text)
     if not expected:
         raise InvalidHashError(encoded)
     raw = _raw(memory, password.encode(), salt, params)
+    if raw == lib.ARGON2_MEMORY_ALLOCATION_ERROR:
+        raise HashingError(error_to_str(raw))  # the server's fault, not a wrong password
     if isinstance(raw, int):
         raise InvalidHashError(error_to_str(raw))
     return hmac.compare_digest(raw, expected)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 from argon2 import PasswordHasher, Type
-from argon2.exceptions import InvalidHashError
+from argon2.exceptions import HashingError, InvalidHashError
 
 from idp.authn import argon2id
 
@@ -108,3 +108,18 @@ def test_a_forked_process_starts_its_own_hashing_thread() -> None:
     child.join(timeout=30)
     assert child.exitcode == 0
     assert PasswordHasher().verify(results.get(timeout=5), "con")
+
+
+def test_no_memory_for_the_block_is_the_servers_fault_not_a_wrong_password(
+        memory: argon2id.WorkingMemory, monkeypatch: pytest.MonkeyPatch) -> None:
+    encoded = argon2id.hash_password(memory, "secret", **CHEAP)
+    memory.release()
+
+    def no_memory(*_args: object, **_kwargs: object) -> None:
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(argon2id.mmap, "mmap", no_memory)
+    with pytest.raises(HashingError):
+        argon2id.verify(memory, encoded, "secret")
+    with pytest.raises(HashingError):
+        argon2id.hash_password(memory, "secret", **CHEAP)
