@@ -42,7 +42,8 @@ def print_report(report: dict[str, Any]) -> None:
                   f"{'BUSY (other work ' + str(row['other_cpu_percent']) + '% of a core)' if row['busy'] else ''}")
     for target, rss in report.get("worker_rss_at_rest", {}).items():
         print(f"\n{target}: worker RSS at rest {rss['before']:.0f} MiB before the scenarios, "
-              f"{rss['after']:.0f} MiB after them (dangnhap: once argon2id's block has been given back)")
+              f"{rss['after']:.0f} MiB after them"
+              + (" (once argon2id's thread has given its block back)" if target.startswith("dangnhap") else ""))
     dangnhaps = [t for t in targets if t.startswith("dangnhap")]
     if "node-oidc-provider" in targets and dangnhaps:
         print("\nratio dangnhap / node-oidc-provider (ops/s; ≥ 1.0 means dangnhap is ahead)")
