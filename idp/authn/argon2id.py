@@ -108,7 +108,7 @@ def _b64decode(text: str) -> bytes:
     try:
         return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise InvalidHashError(text) from exc
+        raise InvalidHashError("a part of the hash is not base64") from exc  # no hash material in messages
 
 
 def _raw(memory: WorkingMemory, password: bytes, salt: bytes, params: Parameters) -> bytes | int:
@@ -149,7 +149,7 @@ def verify(memory: WorkingMemory, encoded: str, password: str) -> bool:
     *_, salt_text, hash_text = encoded.split("$")
     salt, expected = _b64decode(salt_text), _b64decode(hash_text)
     if not expected:
-        raise InvalidHashError(encoded)
+        raise InvalidHashError("the hash has no output")
     raw = _raw(memory, password.encode(), salt, params)
     if raw == lib.ARGON2_MEMORY_ALLOCATION_ERROR:
         raise HashingError(error_to_str(raw))  # the server's fault, not a wrong password
