@@ -377,25 +377,25 @@ def _send_together(connection: Connection, pending: list[tuple[_Form, Any]], *, 
     would type them. If nothing has been sent in the block's transaction yet, the writes go in
     autocommit instead: PostgreSQL runs the statements of one query as one transaction (all or
     nothing), so neither BEGIN nor COMMIT costs a round trip of its own. The listeners see each
-    statement, as if it had been sent alone."""
+    statement, as if it had been sent alone; an error names the statements and their parameters as
+    Core's errors do."""
     from psycopg import ClientCursor
     from psycopg.pq import TransactionStatus
 
     raw: Any = connection.connection.dbapi_connection
     dispatch, cursor = connection.dispatch, ClientCursor(raw)
-    sql, args = "", None
     alone = commit and raw.info.transaction_status == TransactionStatus.IDLE
     try:
-        statements = []
         for form, args in pending:
             for listener in dispatch.before_cursor_execute:
                 listener(connection, cursor, form.sql, args, None, False)
-            statements.append(cursor.mogrify(form.sql, args))
-        sql, args = ";\n".join([*statements, *(["COMMIT"] if commit and not alone else [])]), None
+        query = [cursor.mogrify(form.sql, args) for form, args in pending]
+        if commit and not alone:
+            query.append("COMMIT")
         if alone:
             raw.autocommit = True
         try:
-            cursor.execute(sql)
+            cursor.execute(";\n".join(query))
         finally:
             if alone:
                 with suppress(connection.dialect.loaded_dbapi.Error):  # a lost connection: its error is raised
@@ -407,7 +407,8 @@ def _send_together(connection: Connection, pending: list[tuple[_Form, Any]], *, 
     except connection.dialect.loaded_dbapi.Error as error:
         with suppress(connection.dialect.loaded_dbapi.Error):
             cursor.close()
-        raise _failed(connection, cursor, sql, args, error) from error
+        raise _failed(connection, cursor, ";\n".join(form.sql for form, _ in pending),
+                      [args for _, args in pending], error) from error
 
 
 @contextmanager
