@@ -11,6 +11,7 @@ from flask import Flask
 from sqlalchemy import event, select
 
 from idp.storage import db, execute, reading, transaction, utcnow
+from idp.storage.base import _current_connection
 from idp.storage.logout import RevokedAccessToken, is_revoked, revoke_access_token
 from idp.storage.subjects import Subject
 
@@ -21,11 +22,13 @@ def _checked_out() -> int:
     return db.engine.pool.checkedout()  # type: ignore[attr-defined, no-any-return]
 
 
-def _isolation_levels_during(work: Any) -> list[str | None]:
-    levels: list[str | None] = []
+def _autocommit_during(work: Any) -> list[bool | None]:
+    """psycopg's autocommit flag at each statement (None on SQLite, whose driver has no such flag here)."""
+    levels: list[bool | None] = []
 
     def record(conn: Any, *_args: Any) -> None:
-        levels.append(conn.get_execution_options().get("isolation_level"))
+        levels.append(getattr(conn.connection.dbapi_connection, "autocommit", None)
+                      if conn.dialect.name != "sqlite" else None)
 
     event.listen(db.engine, "before_cursor_execute", record)
     try:
@@ -39,17 +42,22 @@ def test_a_reading_block_makes_no_session_and_returns_its_connection(app: Flask)
     db.session.remove()  # what a request finds in production: no session yet
     before = _checked_out()
 
+    used: list[Any] = []
+
     def work() -> None:
         with reading():
             assert execute(_JTIS).all() == []
             assert _checked_out() == before + 1
             assert not is_revoked("no-such-jti")
+            used.append(_current_connection().connection.dbapi_connection)
 
-    levels = _isolation_levels_during(work)
+    levels = _autocommit_during(work)
     assert not db.session.registry.has()
     assert _checked_out() == before
     # One connection, outside a transaction where the database has transactions with round trips.
-    assert levels == [None if db.engine.dialect.name == "sqlite" else "AUTOCOMMIT"] * 2
+    assert levels == [None if db.engine.dialect.name == "sqlite" else True] * 2
+    # It goes back to the pool as it came: the next transaction on it begins as usual.
+    assert not getattr(used[0], "autocommit", False)
 
 
 def test_the_connection_goes_back_when_the_block_fails(app: Flask) -> None:
