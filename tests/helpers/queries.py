@@ -72,3 +72,11 @@ def statements(*, transactions: bool = False) -> Iterator[list[str]]:
             event.remove(Session, name, marker)
         for name, marker in writer_markers.items() if transactions else ():
             event.remove(db.engine, name, marker)
+
+
+def autocommit_of(connection: Any) -> bool | None:
+    """Whether a statement on ``connection`` runs outside a transaction, as psycopg's flag says
+    (``reading()`` sets it on the driver); None on SQLite, which has no round trips to save."""
+    if connection.dialect.name == "sqlite":
+        return None
+    return bool(connection.connection.dbapi_connection.autocommit)

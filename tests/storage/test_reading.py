@@ -14,6 +14,7 @@ from idp.storage import db, execute, reading, transaction, utcnow
 from idp.storage.base import _current_connection
 from idp.storage.logout import RevokedAccessToken, is_revoked, revoke_access_token
 from idp.storage.subjects import Subject
+from tests.helpers.queries import autocommit_of
 
 _JTIS = select(RevokedAccessToken.__table__.c.jti)
 
@@ -23,12 +24,10 @@ def _checked_out() -> int:
 
 
 def _autocommit_during(work: Any) -> list[bool | None]:
-    """psycopg's autocommit flag at each statement (None on SQLite, whose driver has no such flag here)."""
     levels: list[bool | None] = []
 
     def record(conn: Any, *_args: Any) -> None:
-        levels.append(getattr(conn.connection.dbapi_connection, "autocommit", None)
-                      if conn.dialect.name != "sqlite" else None)
+        levels.append(autocommit_of(conn))
 
     event.listen(db.engine, "before_cursor_execute", record)
     try:
