@@ -182,16 +182,18 @@ class HashingThread:
         its exception raised here."""
         with self._lock:
             if self._pid != os.getpid():
-                self._jobs, self.memory = queue.SimpleQueue(), WorkingMemory()
-                threading.Thread(target=self._serve, args=(self._jobs, self.memory), name="argon2",
-                                 daemon=True).start()
+                # A forked child has its own copy of the block (the mapping is private) but not the
+                # thread, nor the jobs its parent's threads were queueing.
+                self._jobs = queue.SimpleQueue()
+                threading.Thread(target=self._serve, args=(self._jobs,), name="argon2", daemon=True).start()
                 self._pid = os.getpid()
             jobs = self._jobs
         future: Future[T] = Future()
         jobs.put((future, lambda memory: work(memory, *args, **kwargs)))
         return future.result()
 
-    def _serve(self, jobs: queue.SimpleQueue[_Job], memory: WorkingMemory) -> None:
+    def _serve(self, jobs: queue.SimpleQueue[_Job]) -> None:
+        memory = self.memory
         while True:
             try:
                 future, work = jobs.get(timeout=self.idle_seconds)
