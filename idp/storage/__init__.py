@@ -61,11 +61,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _no_automatic_preparation(dbapi_connection: Any, _record: Any) -> None:
+    """Per connection on PostgreSQL: psycopg prepares no statement of its own.
+
+    The hot statements are prepared by ``storage.libpq`` under names psycopg does not know. psycopg,
+    once it holds prepared statements of its own, drops all of them on the server (``DEALLOCATE
+    ALL``) after any ROLLBACK it runs (a savepoint's) or any DROP or ALTER, and ours would go with
+    them. Without its own it sends nothing of the kind; the statements it no longer prepares are
+    those off the hot paths.
+    """
+    dbapi_connection.prepare_threshold = None
+
+
 def init_app(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
+        elif db.engine.dialect.name == "postgresql":
+            event.listen(db.engine, "connect", _no_automatic_preparation)
 
 
 def init_migrations(app: Flask) -> None:

@@ -232,8 +232,9 @@ def _current_connection() -> Connection:
 
 class Prepared:
     """A statement built once, compiled once per dialect, and run on the DBAPI cursor of the connection
-    ``execute`` would use: a SELECT's rows (or a statement's RETURNING rows) come back as plain tuples,
-    with the columns' types applied; an INSERT, UPDATE or DELETE says how many rows it changed.
+    ``execute`` would use (on PostgreSQL, on libpq under it: ``storage.libpq``): a SELECT's rows (or a
+    statement's RETURNING rows) come back as plain tuples, with the columns' types applied; an INSERT,
+    UPDATE or DELETE says how many rows it changed.
 
     Why: the hottest requests read one row by a prebuilt statement (every userinfo and introspection,
     every SSO authorization, every token request), and SQLAlchemy Core's execution of it (the cache
@@ -306,7 +307,7 @@ class Prepared:
 class _Form:
     """A ``Prepared`` statement as one dialect runs it with one set of parameter names."""
 
-    __slots__ = ("sql", "types", "defaults", "binds", "positional", "processors")
+    __slots__ = ("sql", "types", "defaults", "binds", "positional", "processors", "direct")
 
     def __init__(self, statement: Executable, dialect: Dialect, names: tuple[str, ...]) -> None:
         columns = list(statement.exported_columns)  # type: ignore[attr-defined]
@@ -330,6 +331,12 @@ class _Form:
         self.binds = [(name, escaped.get(name, name), binds[name].type.dialect_impl(dialect).bind_processor(dialect))
                       for name in order]
         self.processors: list[Callable[[Any], Any] | None] | None = None  # known at the first execution
+        # On PostgreSQL, run on libpq where psycopg's cursor would send nothing else (storage.libpq;
+        # imported here, as psycopg is: a worker on SQLite loads neither).
+        self.direct: Any = None
+        if dialect.name == "postgresql":
+            from .libpq import Statement
+            self.direct = Statement(self.sql)
 
     def bound(self, params: Mapping[str, Any]) -> Any:
         """The driver's parameters for these values, in its style (a tuple, or a dict by name)."""
@@ -342,19 +349,28 @@ class _Form:
         """The rows (none for a write without RETURNING) and the driver's row count."""
         args = self.bound(params)
         sql, dispatch, cursor, rows = self.sql, connection.dispatch, None, []
+        pooled, direct = connection.connection, self.direct
         try:
-            cursor = connection.connection.cursor()
-            for listener in dispatch.before_cursor_execute:
-                sql, args = listener(connection, cursor, sql, args, None, False)
-            cursor.execute(sql, args)
-            if self.types:
-                rows = cursor.fetchall()
+            if direct is not None and direct.usable_on(pooled.dbapi_connection):  # type: ignore[arg-type]
+                for listener in dispatch.before_cursor_execute:
+                    sql, args = listener(connection, None, sql, args, None, False)
+                rows, count = direct.run(pooled, args)
                 if rows and self.processors is None:
-                    # Read once: psycopg builds the description's column objects anew at every reading
-                    # (≈ 35 µs for the 16 columns of userinfo's row, 5% of a userinfo on PostgreSQL).
-                    self.processors = self._processors(connection.dialect, cursor.description)
-            count = cursor.rowcount
-            cursor.close()
+                    self.processors = self._processors(connection.dialect, direct.column_types or [])
+            else:
+                cursor = pooled.cursor()
+                for listener in dispatch.before_cursor_execute:
+                    sql, args = listener(connection, cursor, sql, args, None, False)
+                cursor.execute(sql, args)
+                if self.types:
+                    rows = cursor.fetchall()
+                    if rows and self.processors is None:
+                        # Read once: psycopg builds the description's column objects anew at every
+                        # reading (≈ 35 µs for the 16 columns of userinfo's row).
+                        self.processors = self._processors(connection.dialect,
+                                                           [column[1] for column in cursor.description])
+                count = cursor.rowcount
+                cursor.close()
             for listener in dispatch.after_cursor_execute:
                 listener(connection, cursor, sql, args, None, False)
         except connection.dialect.loaded_dbapi.Error as error:
@@ -368,8 +384,9 @@ class _Form:
         return [tuple(value if process is None or value is None else process(value)
                       for process, value in zip(processors, row, strict=True)) for row in rows], count
 
-    def _processors(self, dialect: Dialect, description: Any) -> list[Callable[[Any], Any] | None]:
-        return [kind.result_processor(dialect, column[1]) for kind, column in zip(self.types, description, strict=True)]
+    def _processors(self, dialect: Dialect, type_codes: list[Any]) -> list[Callable[[Any], Any] | None]:
+        """The types' result processors, given the driver's type code of each column."""
+        return [kind.result_processor(dialect, code) for kind, code in zip(self.types, type_codes, strict=True)]
 
 
 
@@ -383,43 +400,22 @@ def _failed(connection: Connection, cursor: Any, sql: str, args: Any, error: Exc
 
 
 def _send_together(connection: Connection, pending: list[tuple[_Form, Any]], *, commit: bool) -> None:
-    """Send writes (and with ``commit``, the COMMIT) to PostgreSQL as one simple query: one round trip.
+    """Send writes (and with ``commit``, the COMMIT) to PostgreSQL as one simple query: one round trip
+    (``storage.libpq.send_together``). The listeners see each statement, as if it had been sent alone;
+    an error names the statements and their parameters as Core's errors do."""
+    from .libpq import send_together
 
-    The values are bound by psycopg's client-side cursor, which quotes them as its server-side binding
-    would type them. If nothing has been sent in the block's transaction yet, the writes go in
-    autocommit instead: PostgreSQL runs the statements of one query as one transaction (all or
-    nothing), so neither BEGIN nor COMMIT costs a round trip of its own. The listeners see each
-    statement, as if it had been sent alone; an error names the statements and their parameters as
-    Core's errors do."""
-    from psycopg import ClientCursor
-    from psycopg.pq import TransactionStatus
-
-    raw: Any = connection.connection.dbapi_connection
-    dispatch, cursor = connection.dispatch, ClientCursor(raw)
-    alone = commit and raw.info.transaction_status == TransactionStatus.IDLE
+    dispatch = connection.dispatch
     try:
         for form, args in pending:
             for listener in dispatch.before_cursor_execute:
-                listener(connection, cursor, form.sql, args, None, False)
-        query = [cursor.mogrify(form.sql, args) for form, args in pending]
-        if commit and not alone:
-            query.append("COMMIT")
-        if alone:
-            raw.autocommit = True
-        try:
-            cursor.execute(";\n".join(query))
-        finally:
-            if alone:
-                with suppress(connection.dialect.loaded_dbapi.Error):  # a lost connection: its error is raised
-                    raw.autocommit = False
-        cursor.close()
+                listener(connection, None, form.sql, args, None, False)
+        send_together(connection.connection, [(form.sql, args) for form, args in pending], commit=commit)
         for form, args in pending:
             for listener in dispatch.after_cursor_execute:
-                listener(connection, cursor, form.sql, args, None, False)
+                listener(connection, None, form.sql, args, None, False)
     except connection.dialect.loaded_dbapi.Error as error:
-        with suppress(connection.dialect.loaded_dbapi.Error):
-            cursor.close()
-        raise _failed(connection, cursor, ";\n".join(form.sql for form, _ in pending),
+        raise _failed(connection, None, ";\n".join(form.sql for form, _ in pending),
                       [args for _, args in pending], error) from error
 
 

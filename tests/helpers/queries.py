@@ -11,6 +11,7 @@ them ran on a ``reading()`` connection, outside any transaction.
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -80,3 +81,39 @@ def autocommit_of(connection: Any) -> bool | None:
     if connection.dialect.name == "sqlite":
         return None
     return bool(connection.connection.dbapi_connection.autocommit)
+
+
+@contextmanager
+def sent_to_postgresql() -> Iterator[list[tuple[str, str]]]:
+    """The messages the client sends on the connections checked out while the block runs, from
+    libpq's trace (PostgreSQL only): ("Query", its text) for a simple query, ("Parse", '"name" "SQL"
+    ...'), ("Bind", '"portal" "name" ...'), ("Sync", "") and so on for an extended one."""
+    from psycopg.pq import Trace
+
+    sent: list[tuple[str, str]] = []
+    trace = tempfile.TemporaryFile()
+
+    def traced(dbapi_connection: Any, *_args: Any) -> None:
+        dbapi_connection.pgconn.trace(trace.fileno())
+        dbapi_connection.pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS | Trace.REGRESS_MODE)
+
+    def untraced(dbapi_connection: Any, *_args: Any) -> None:
+        dbapi_connection.pgconn.untrace()
+
+    event.listen(db.engine, "checkout", traced)
+    event.listen(db.engine, "checkin", untraced)
+    try:
+        yield sent
+    finally:
+        event.remove(db.engine, "checkout", traced)
+        event.remove(db.engine, "checkin", untraced)
+        trace.seek(0)
+        messages: list[list[str]] = []
+        for line in trace.read().decode().splitlines():
+            if line[:2] in ("F\t", "B\t"):
+                direction, _length, message, *text = line.split("\t", 3)
+                messages.append([direction, message, "".join(text)])
+            else:  # a query's text goes on over several lines
+                messages[-1][2] += "\n" + line
+        sent.extend((message, text.strip()) for direction, message, text in messages if direction == "F")
+        trace.close()

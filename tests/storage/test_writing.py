@@ -3,7 +3,6 @@ session, all of it or nothing, and the ORM session cannot slip a statement outsi
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -11,8 +10,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from psycopg.pq import Trace
-from sqlalchemy import bindparam, event, func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.exc import DBAPIError
 
 from idp.storage import audit_events, db, execute, reading, transaction, writing
@@ -20,7 +18,7 @@ from idp.storage.audit_events import AuditEvent
 from idp.storage.base import Prepared
 from idp.storage.subjects import Subject
 from tests.conftest import TEST_DB
-from tests.helpers.queries import statements
+from tests.helpers.queries import sent_to_postgresql, statements
 
 _EVENTS = select(func.count()).select_from(AuditEvent.__table__).where(AuditEvent.__table__.c.event == "test.writing")
 
@@ -139,35 +137,12 @@ def _event(row_id: int | None = None, **values: Any) -> dict[str, Any]:
 @contextmanager
 def _round_trips() -> Iterator[list[str]]:
     """What ends each of the client's round trips to PostgreSQL on the connections checked out
-    meanwhile, from libpq's trace: a simple query (its text), or the Sync after an extended one."""
+    meanwhile: a simple query (its text), or the Sync after an extended one."""
     ends: list[str] = []
-    trace = tempfile.TemporaryFile()
-
-    def traced(dbapi_connection: Any, *_args: Any) -> None:
-        dbapi_connection.pgconn.trace(trace.fileno())
-        dbapi_connection.pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS | Trace.REGRESS_MODE)
-
-    def untraced(dbapi_connection: Any, *_args: Any) -> None:
-        dbapi_connection.pgconn.untrace()
-
-    event.listen(db.engine, "checkout", traced)
-    event.listen(db.engine, "checkin", untraced)
-    try:
+    with sent_to_postgresql() as sent:
         yield ends
-    finally:
-        event.remove(db.engine, "checkout", traced)
-        event.remove(db.engine, "checkin", untraced)
-        trace.seek(0)
-        messages: list[list[str]] = []
-        for line in trace.read().decode().splitlines():
-            if line[:2] in ("F\t", "B\t"):
-                direction, _length, message, *text = line.split("\t", 3)
-                messages.append([direction, message, "".join(text)])
-            else:  # a query's text goes on over several lines
-                messages[-1][2] += "\n" + line
-        ends.extend(text.strip(' "') if message == "Query" else message for direction, message, text in messages
-                    if direction == "F" and message in ("Query", "Sync"))
-        trace.close()
+    ends.extend(text.strip(' "') if message == "Query" else message for message, text in sent
+                if message in ("Query", "Sync"))
 
 
 def _sent_at_the_call() -> None:
@@ -181,24 +156,31 @@ def _sent_at_the_call() -> None:
     assert _committed() == 2
 
 
-@pytest.mark.parametrize("read_first", [False, True], ids=["writes alone", "after a read"])
-def test_writes_go_in_one_round_trip_with_the_commit(app: Flask, read_first: bool) -> None:
-    """PostgreSQL: writes alone go as one query in autocommit (one query is one transaction: neither
-    BEGIN nor COMMIT); after a read, they go with the COMMIT."""
+@pytest.mark.parametrize("read", ["none", "first", "after"], ids=["writes alone", "after a read", "before a read"])
+def test_writes_go_in_one_round_trip_with_the_commit(app: Flask, read: str) -> None:
+    """PostgreSQL: writes alone go as one query (one query is one transaction: neither BEGIN nor
+    COMMIT); after a read, they go with the COMMIT; before a read, they begin the transaction in
+    the same query, and the read sees them while no other connection does."""
     if TEST_DB == "sqlite":
         _sent_at_the_call()
         return
     db.session.remove()
     with _round_trips() as ends, writing():
-        if read_first:
+        if read == "first":
             assert execute(_EVENTS).scalar_one() == 0
         _add()
         _add()
-    *before, last = ends
-    assert before == (["BEGIN", "Sync"] if read_first else [])  # Sync: the SELECT's
-    assert last.count("INSERT INTO audit_event") == 2
-    assert "BEGIN" not in last
-    assert last.endswith("COMMIT") == read_first
+        if read == "after":
+            assert execute(_EVENTS).scalar_one() == 2
+            assert _committed_elsewhere_is_zero()
+    writes = next(end for end in ends if "INSERT" in end)
+    assert writes.count("INSERT INTO audit_event") == 2
+    if read == "after":
+        # Between the read and the COMMIT, the other connection's own BEGIN, SELECT and ROLLBACK.
+        assert ends[:2] == [writes, "Sync"] and ends[-1] == "COMMIT" and writes.startswith("BEGIN;")
+    else:
+        assert ends == (["BEGIN", "Sync", writes] if read == "first" else [writes])  # Sync: the SELECT's
+        assert "BEGIN" not in writes and writes.endswith("COMMIT") == (read == "first")
     assert _committed() == 2
 
 

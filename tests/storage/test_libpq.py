@@ -1,0 +1,134 @@
+"""``storage.libpq``: on PostgreSQL the prepared statements run on libpq, prepared once per connection,
+inside the transaction psycopg began; when the server forgot them, they are prepared again. On SQLite
+they run on the driver's cursor as before (the rest of ``Prepared``'s behaviour is in
+test_prepared.py, on both databases)."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy.exc import DBAPIError
+
+from idp.storage import db, reading, utcnow, writing
+from idp.storage.audit_events import AuditEvent
+from idp.storage.base import Prepared, _current_connection
+from tests.conftest import TEST_DB
+from tests.helpers.queries import sent_to_postgresql
+
+_A = AuditEvent.__table__
+_COUNT = select(func.count()).select_from(_A).where(_A.c.event == bindparam("event"))
+_INSERT = Prepared(insert(_A))
+
+
+def _event(name: str = "test.libpq") -> dict[str, Any]:
+    return {"at": utcnow(), "event": name, "subject": None, "client_id": None, "ip_address": None,
+            "details": {"tên": "Thanh Hóa"}}
+
+
+def _committed(name: str = "test.libpq") -> int:
+    db.session.remove()
+    with reading():
+        return Prepared(_COUNT).scalar({"event": name})  # type: ignore[no-any-return]
+
+
+def _raw() -> Any:
+    return _current_connection().connection.dbapi_connection
+
+
+def test_a_statement_is_prepared_once_per_connection_and_run_by_name(app: Flask) -> None:
+    query = Prepared(_COUNT)
+    db.session.remove()
+    if TEST_DB == "sqlite":
+        with reading():
+            assert [query.scalar({"event": "test.libpq"}) for _ in range(3)] == [0, 0, 0]
+        [form] = query._forms.values()
+        assert form.direct is None  # SQLite's driver has no round trips to save
+        return
+    with sent_to_postgresql() as sent, reading():
+        assert [query.scalar({"event": "test.libpq"}) for _ in range(3)] == [0, 0, 0]
+    parses = [text for message, text in sent if message == "Parse"]
+    binds = [text for message, text in sent if message == "Bind"]
+    assert len(parses) == 1 and parses[0].startswith('"dangnhap_') and "$1::VARCHAR" in parses[0]
+    name = parses[0].split()[0]
+    assert len(binds) == 3 and all(bind.split()[1] == name for bind in binds)
+    assert not any(message == "Query" for message, _ in sent)  # no BEGIN: a reading block is in autocommit
+
+
+def test_the_first_statement_of_a_transaction_begins_it_and_all_roll_back_together(app: Flask) -> None:
+    """psycopg's cursor sends the BEGIN with the block's first statement; the next ones run on libpq
+    inside that transaction, so a failure undoes them all."""
+    db.session.remove()
+    with sent_to_postgresql() if TEST_DB == "postgresql" else nullcontext([]) as sent, \
+            pytest.raises(RuntimeError), writing():
+        assert _INSERT.changed(_event()) == 1
+        assert _INSERT.changed(_event()) == 1
+        assert Prepared(_COUNT).scalar({"event": "test.libpq"}) == 2
+        raise RuntimeError
+    assert _committed() == 0
+    if TEST_DB == "postgresql":
+        assert sent[0] == ("Query", '"BEGIN"')
+        prepared = [text.split()[0] for message, text in sent if message == "Parse" and text.startswith('"dangnhap_')]
+        assert len(prepared) == 2  # the INSERT once (its first run was the cursor's), the SELECT
+        assert sent[-1] == ("Query", '"ROLLBACK"')
+    with writing():
+        _INSERT.changed(_event())
+        _INSERT.changed(_event())
+    assert _committed() == 2
+
+
+def test_statements_the_server_forgot_are_prepared_again(app: Flask) -> None:
+    """Outside a transaction the statement runs again at once; inside one the transaction fails
+    (PostgreSQL aborted it), and the connection's next block prepares again. (SQLite keeps no
+    statements on a server: the same calls simply work.)"""
+    query = Prepared(_COUNT)
+    db.session.remove()
+
+    def forget() -> None:
+        if TEST_DB == "postgresql":
+            _raw().pgconn.exec_(b"DEALLOCATE ALL")
+
+    with reading():
+        assert query.scalar({"event": "test.libpq"}) == 0
+        forget()
+        assert query.scalar({"event": "test.libpq"}) == 0
+    with writing():
+        _INSERT.changed(_event())
+        _INSERT.changed(_event())
+    if TEST_DB == "sqlite":
+        assert _committed() == 2
+        return
+    with pytest.raises(DBAPIError, match="does not exist") as raised, writing():
+        _INSERT.changed(_event())
+        assert query.scalar({"event": "test.libpq"}) == 3
+        forget()
+        query.scalar({"event": "test.libpq"})
+    assert not raised.value.connection_invalidated
+    assert _committed() == 2
+    with writing():
+        _INSERT.changed(_event())
+        assert query.scalar({"event": "test.libpq"}) == 3
+    assert _committed() == 3
+
+
+def test_a_savepoints_rollback_leaves_the_statements_prepared(app: Flask) -> None:
+    """psycopg, holding prepared statements of its own, would DEALLOCATE ALL after the ROLLBACK TO
+    SAVEPOINT: it is told to prepare none, so ours survive it in the ORM session's transaction."""
+    query = Prepared(_COUNT)
+    db.session.add(AuditEvent(event="test.libpq", details={}))
+    for _ in range(6):  # more than psycopg's default threshold for preparing a statement
+        assert db.session.execute(select(func.count()).select_from(_A)).scalar() >= 1
+        assert query.scalar({"event": "test.libpq"}) == 1
+    if TEST_DB == "postgresql":
+        assert _raw().prepare_threshold is None
+    with pytest.raises(RuntimeError), db.session.begin_nested():
+        db.session.add(AuditEvent(event="test.libpq", details={}))
+        db.session.flush()
+        raise RuntimeError
+    assert db.session.execute(select(func.count()).select_from(_A)).scalar() == 1
+    assert query.scalar({"event": "test.libpq"}) == 1
+    db.session.commit()
+    assert _committed() == 1
