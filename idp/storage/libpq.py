@@ -14,9 +14,11 @@ and the loading of the rows (its C transformer, as its cursor does); its errors,
 server's answer as its cursor raises them. libpq's synchronous calls release the GIL while they
 wait, as psycopg's own waits do.
 
-When: only when psycopg would itself send nothing before the statement, that is in autocommit or
-inside a transaction already begun. The first statement of a transaction goes through the cursor,
-which sends the BEGIN first.
+When: in autocommit, inside a transaction already begun, and as the first statement of a transaction
+that psycopg would begin with a plain BEGIN (no isolation level, read-only or deferrable mode set on
+the connection): that BEGIN is then sent here first, as psycopg sends it, and the transaction's first
+statement (the code or the refresh token a token request looks up) is prepared like the others.
+Otherwise the cursor runs the statement.
 
 How: each statement is prepared once per connection (one more round trip, at its first use there),
 under a name of its own (``dangnhap_<n>``, apart from psycopg's ``_pg3_<n>``), with the parameters'
@@ -88,9 +90,12 @@ class Statement:
 
     @staticmethod
     def usable_on(connection: Connection[Any]) -> bool:
-        """Whether psycopg would send the statement alone: in autocommit, or in a transaction begun."""
+        """In a transaction begun, in autocommit, or before a transaction begun by a plain BEGIN."""
         status = connection.pgconn.transaction_status
-        return status == TransactionStatus.INTRANS or (status == TransactionStatus.IDLE and connection.autocommit)
+        if status == TransactionStatus.INTRANS:
+            return True
+        return status == TransactionStatus.IDLE and (connection.autocommit or (
+            connection.isolation_level is None and connection.read_only is None and connection.deferrable is None))
 
     def run(self, pooled: PoolProxiedConnection, values: Mapping[str, Any]) -> tuple[list[tuple[Any, ...]], int]:
         """The rows (none for a write without RETURNING) and the count of rows the statement handled."""
@@ -98,6 +103,8 @@ class Statement:
         pgconn = connection.pgconn
         transformer = state.transformer
         params = transformer.dump_sequence([values[key] for key in self.keys], self.formats)
+        if not connection.autocommit and pgconn.transaction_status == TransactionStatus.IDLE:
+            _answered(connection, pgconn.exec_(b"BEGIN"))
         try:
             result = self._executed(connection, state, params)
         except errors.InvalidSqlStatementName:

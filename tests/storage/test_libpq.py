@@ -59,8 +59,8 @@ def test_a_statement_is_prepared_once_per_connection_and_run_by_name(app: Flask)
 
 
 def test_the_first_statement_of_a_transaction_begins_it_and_all_roll_back_together(app: Flask) -> None:
-    """psycopg's cursor sends the BEGIN with the block's first statement; the next ones run on libpq
-    inside that transaction, so a failure undoes them all."""
+    """The block's first statement is sent after a BEGIN, as psycopg's cursor would send it, and every
+    statement runs prepared inside that transaction, so a failure undoes them all."""
     db.session.remove()
     with sent_to_postgresql() if TEST_DB == "postgresql" else nullcontext([]) as sent, \
             pytest.raises(RuntimeError), writing():
@@ -71,12 +71,38 @@ def test_the_first_statement_of_a_transaction_begins_it_and_all_roll_back_togeth
     assert _committed() == 0
     if TEST_DB == "postgresql":
         assert sent[0] == ("Query", '"BEGIN"')
-        prepared = [text.split()[0] for message, text in sent if message == "Parse" and text.startswith('"dangnhap_')]
-        assert len(prepared) == 2  # the INSERT once (its first run was the cursor's), the SELECT
+        parsed = [text.split()[0] for message, text in sent if message == "Parse"]
+        assert len(parsed) == 2 and all(name.startswith('"dangnhap_') for name in parsed)  # the INSERT, the SELECT
         assert sent[-1] == ("Query", '"ROLLBACK"')
     with writing():
         _INSERT.changed(_event())
         _INSERT.changed(_event())
+    assert _committed() == 2
+
+
+def test_a_transaction_psycopg_begins_otherwise_begins_with_its_cursor(app: Flask) -> None:
+    """With an isolation level set on the connection, psycopg's BEGIN says it: the first statement is
+    then the cursor's; the next run on libpq in that transaction."""
+    db.session.remove()
+    if TEST_DB == "sqlite":
+        with writing():
+            assert _INSERT.changed(_event()) == 1
+        assert _committed() == 1
+        return
+    from psycopg import IsolationLevel
+
+    with sent_to_postgresql() as sent, writing():
+        raw = _raw()
+        raw.isolation_level = IsolationLevel.REPEATABLE_READ
+        try:
+            assert _INSERT.changed(_event()) == 1
+            assert _INSERT.changed(_event()) == 1
+        finally:
+            raw.commit()
+            raw.isolation_level = None
+    assert sent[0] == ("Query", '"BEGIN ISOLATION LEVEL REPEATABLE READ"')
+    parsed = [text.split()[0] for message, text in sent if message == "Parse"]
+    assert parsed[0] == '""' and parsed[1].startswith('"dangnhap_')  # the cursor's unnamed one, then ours
     assert _committed() == 2
 
 
