@@ -16,9 +16,9 @@ wait, as psycopg's own waits do.
 
 When: in autocommit, inside a transaction already begun, and as the first statement of a transaction
 that psycopg would begin with a plain BEGIN (no isolation level, read-only or deferrable mode set on
-the connection): that BEGIN is then sent here first, as psycopg sends it, and the transaction's first
-statement (the code or the refresh token a token request looks up) is prepared like the others.
-Otherwise the cursor runs the statement.
+the connection). There psycopg's cursor would send the BEGIN alone, one round trip more; here it goes
+with the statement (``Statement._executed``), and the transaction's first statement (the code or the
+refresh token a token request looks up) is prepared like the others. Otherwise the cursor runs it.
 
 How: each statement is prepared once per connection (one more round trip, at its first use there),
 under a name of its own (``dangnhap_<n>``, apart from psycopg's ``_pg3_<n>``), with the parameters'
@@ -69,7 +69,7 @@ def _on(pooled: PoolProxiedConnection) -> tuple[Connection[Any], _OnConnection]:
 class Statement:
     """One statement, given as SQLAlchemy's psycopg dialect compiles it (``%(name)s`` placeholders)."""
 
-    __slots__ = ("name", "sql", "keys", "formats", "column_types")
+    __slots__ = ("name", "sql", "keys", "formats", "begun", "column_types")
 
     def __init__(self, pyformat_sql: str) -> None:
         keys: list[str] = []
@@ -86,6 +86,9 @@ class Statement:
         self.sql = _PLACEHOLDER.sub(numbered, pyformat_sql).encode()
         self.keys = tuple(keys)
         self.formats = [PyFormat.TEXT] * len(keys)
+        # As a transaction's first statement: the BEGIN and the statement by name, in one simple query.
+        arguments = f"({', '.join(['%s'] * len(keys))})" if keys else ""
+        self.begun = f"BEGIN;\nEXECUTE {self.name.decode()}{arguments}"
         self.column_types: list[int] | None = None  # the rows' type OIDs, read at the first rows
 
     @staticmethod
@@ -101,33 +104,45 @@ class Statement:
         """The rows (none for a write without RETURNING) and the count of rows the statement handled."""
         connection, state = _on(pooled)
         pgconn = connection.pgconn
-        transformer = state.transformer
-        params = transformer.dump_sequence([values[key] for key in self.keys], self.formats)
-        if not connection.autocommit and pgconn.transaction_status == TransactionStatus.IDLE:
-            _answered(connection, pgconn.exec_(b"BEGIN"))
+        ordered = [values[key] for key in self.keys]
+        begin = not connection.autocommit and pgconn.transaction_status == TransactionStatus.IDLE
         try:
-            result = self._executed(connection, state, params)
+            result = self._executed(connection, state, ordered, begin=begin)
         except errors.InvalidSqlStatementName:
             # Dropped on the server behind our back (a DISCARD ALL, a pooler that does not keep them):
-            # prepared again from now on; run again at once if no transaction was failed by it.
+            # prepared again from now on, and run again at once unless the transaction it failed had
+            # done more than our BEGIN.
             state.prepared.clear()
-            if pgconn.transaction_status != TransactionStatus.IDLE:
+            if begin:
+                _answered(connection, pgconn.exec_(b"ROLLBACK"))
+            elif pgconn.transaction_status != TransactionStatus.IDLE:
                 raise
-            result = self._executed(connection, state, params)
+            result = self._executed(connection, state, ordered, begin=begin)
         rows: list[tuple[Any, ...]] = []
         if result.status == ExecStatus.TUPLES_OK:
             if self.column_types is None:
                 self.column_types = [result.ftype(column) for column in range(result.nfields)]
+            transformer = state.transformer
             transformer.set_pgresult(result)
             rows = transformer.load_rows(0, result.ntuples, tuple)
         count = result.command_tuples
         return rows, -1 if count is None else count
 
-    def _executed(self, connection: Connection[Any], state: _OnConnection, params: Any) -> Any:
+    def _executed(self, connection: Connection[Any], state: _OnConnection, ordered: list[Any], *,
+                  begin: bool) -> Any:
+        """Run the statement, prepared first if this connection has not prepared it yet. To begin a
+        transaction, the BEGIN goes with it: one simple query, whose values psycopg's client-side
+        cursor binds (PostgreSQL coerces them to the types the statement was prepared with) and whose
+        last answer, the statement's, is what libpq returns. Otherwise libpq binds the values psycopg
+        dumps, in the extended protocol."""
         pgconn = connection.pgconn
         if self.name not in state.prepared:
             _answered(connection, pgconn.prepare(self.name, self.sql))
             state.prepared.add(self.name)
+        if begin:
+            query = state.binder.mogrify(self.begun, ordered)
+            return _answered(connection, pgconn.exec_(query.encode(connection.info.encoding)))
+        params = state.transformer.dump_sequence(ordered, self.formats)
         return _answered(connection, pgconn.exec_prepared(self.name, params))
 
 

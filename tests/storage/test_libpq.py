@@ -59,7 +59,8 @@ def test_a_statement_is_prepared_once_per_connection_and_run_by_name(app: Flask)
 
 
 def test_the_first_statement_of_a_transaction_begins_it_and_all_roll_back_together(app: Flask) -> None:
-    """The block's first statement is sent after a BEGIN, as psycopg's cursor would send it, and every
+    """The block's first statement goes with the BEGIN psycopg's cursor would have sent alone (one
+    query: BEGIN, then EXECUTE of the prepared statement, its values bound in the query), and every
     statement runs prepared inside that transaction, so a failure undoes them all."""
     db.session.remove()
     with sent_to_postgresql() if TEST_DB == "postgresql" else nullcontext([]) as sent, \
@@ -70,7 +71,9 @@ def test_the_first_statement_of_a_transaction_begins_it_and_all_roll_back_togeth
         raise RuntimeError
     assert _committed() == 0
     if TEST_DB == "postgresql":
-        assert sent[0] == ("Query", '"BEGIN"')
+        queries = [text for message, text in sent if message == "Query"]
+        assert queries[0].startswith('"BEGIN;\nEXECUTE dangnhap_') and "'test.libpq'" in queries[0]
+        assert [message for message, _ in sent].index("Parse") < [message for message, _ in sent].index("Query")
         parsed = [text.split()[0] for message, text in sent if message == "Parse"]
         assert len(parsed) == 2 and all(name.startswith('"dangnhap_') for name in parsed)  # the INSERT, the SELECT
         assert sent[-1] == ("Query", '"ROLLBACK"')
@@ -107,9 +110,10 @@ def test_a_transaction_psycopg_begins_otherwise_begins_with_its_cursor(app: Flas
 
 
 def test_statements_the_server_forgot_are_prepared_again(app: Flask) -> None:
-    """Outside a transaction the statement runs again at once; inside one the transaction fails
-    (PostgreSQL aborted it), and the connection's next block prepares again. (SQLite keeps no
-    statements on a server: the same calls simply work.)"""
+    """Outside a transaction, and as a transaction's first statement, the statement runs again at once;
+    later in a transaction the transaction fails (PostgreSQL aborted it, with the block's earlier
+    work), and the connection's next block prepares again. (SQLite keeps no statements on a server:
+    the same calls simply work.)"""
     query = Prepared(_COUNT)
     db.session.remove()
 
@@ -127,17 +131,25 @@ def test_statements_the_server_forgot_are_prepared_again(app: Flask) -> None:
     if TEST_DB == "sqlite":
         assert _committed() == 2
         return
+    with writing():  # as a transaction's first statement, after nothing else of the transaction
+        assert query.scalar({"event": "test.libpq"}) == 2
+        raw = _raw()
+        raw.commit()
+        forget()
+        assert query.scalar({"event": "test.libpq"}) == 2
+        _INSERT.changed(_event())
+    assert _committed() == 3
     with pytest.raises(DBAPIError, match="does not exist") as raised, writing():
         _INSERT.changed(_event())
-        assert query.scalar({"event": "test.libpq"}) == 3
+        assert query.scalar({"event": "test.libpq"}) == 4
         forget()
         query.scalar({"event": "test.libpq"})
     assert not raised.value.connection_invalidated
-    assert _committed() == 2
+    assert _committed() == 3
     with writing():
         _INSERT.changed(_event())
-        assert query.scalar({"event": "test.libpq"}) == 3
-    assert _committed() == 3
+        assert query.scalar({"event": "test.libpq"}) == 4
+    assert _committed() == 4
 
 
 def test_a_savepoints_rollback_leaves_the_statements_prepared(app: Flask) -> None:
