@@ -170,3 +170,19 @@ def test_a_savepoints_rollback_leaves_the_statements_prepared(app: Flask) -> Non
     assert query.scalar({"event": "test.libpq"}) == 1
     db.session.commit()
     assert _committed() == 1
+
+
+def test_values_bound_into_a_transactions_first_query_arrive_as_given(app: Flask) -> None:
+    """As a transaction's first statement the values are quoted into the query (BEGIN; EXECUTE ...):
+    quotes, backslashes, placeholders and Vietnamese text, JSON, an aware datetime and NULLs come
+    back as they were given, in the types the statement was prepared with."""
+    returning = Prepared(insert(_A).returning(_A.c.id, _A.c.at, _A.c.subject, _A.c.client_id, _A.c.details))
+    values = _event() | {"subject": "'); DELETE FROM audit_event; -- \\ \" Lê Văn Tám $1 %s %(x)s",
+                         "client_id": None, "details": {"ghi chú": "'x' \\ \"y\"", "n": [1, None, True]}}
+    db.session.remove()
+    with sent_to_postgresql() if TEST_DB == "postgresql" else nullcontext([]) as sent, writing():
+        row_id, at, subject, client_id, details = returning.first(values)
+    assert (at, subject, client_id, details) == (values["at"], values["subject"], None, values["details"])
+    assert isinstance(row_id, int) and _committed() == 1
+    if TEST_DB == "postgresql":
+        assert [text for message, text in sent if message == "Query"][0].startswith('"BEGIN;\nEXECUTE dangnhap_')
