@@ -391,9 +391,12 @@ class _Form:
 
 
 def _failed(connection: Connection, cursor: Any, sql: str, args: Any, error: Exception) -> DBAPIError:
-    """The driver's error as Core raises it, the connection invalidated if it was lost."""
+    """The driver's error as Core raises it. A lost connection is invalidated, and as Core does, so
+    is every connection the pool made before it: after a restart of the database all of them are
+    dead, and one failed request should find that out, not one per pooled connection."""
     lost = connection.dialect.is_disconnect(error, connection.connection.dbapi_connection, cursor)
     if lost:
+        connection.engine.pool._invalidate(connection.connection, error)  # Core's own call, in its handler
         connection.invalidate(error)
     return DBAPIError.instance(sql, args, error, connection.dialect.loaded_dbapi.Error,
                                connection_invalidated=lost, dialect=connection.dialect)

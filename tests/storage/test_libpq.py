@@ -186,3 +186,52 @@ def test_values_bound_into_a_transactions_first_query_arrive_as_given(app: Flask
     assert isinstance(row_id, int) and _committed() == 1
     if TEST_DB == "postgresql":
         assert [text for message, text in sent if message == "Query"][0].startswith('"BEGIN;\nEXECUTE dangnhap_')
+
+
+def test_a_connection_the_server_ended_is_invalidated(app: Flask) -> None:
+    """PostgreSQL ends a worker's connection (a restart, a failover, an administrator): the statement
+    on libpq fails as psycopg's cursor would, the pool drops the connection, and the next block gets a
+    working one. (On SQLite nothing ends a connection from outside; the same reads simply work.)"""
+    query = Prepared(_COUNT)
+    db.session.remove()
+    if TEST_DB == "sqlite":
+        for _ in range(2):
+            with reading():
+                assert query.scalar({"event": "test.libpq"}) == 0
+        return
+    with pytest.raises(DBAPIError) as raised, reading():
+        assert query.scalar({"event": "test.libpq"}) == 0
+        pid = _raw().info.backend_pid
+        with db.engine.connect() as other:
+            other.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+        query.scalar({"event": "test.libpq"})
+    assert raised.value.connection_invalidated
+    with reading():
+        assert query.scalar({"event": "test.libpq"}) == 0
+
+
+def test_after_the_server_ended_every_connection_one_block_fails_not_one_per_connection(app: Flask) -> None:
+    """A restart of PostgreSQL ends every pooled connection. The first block to meet a dead one fails,
+    and the pool then replaces all connections made before, as Core's own execution does: the next
+    blocks, reads and writes, work. (SQLite: nothing to restart.)"""
+    query = Prepared(_COUNT)
+    db.session.remove()
+    with reading(), reading(), writing():  # the pool holds several connections
+        assert query.scalar({"event": "test.libpq"}) == 0
+    pool = db.engine.pool
+    held = [pool.connect() for _ in range(3)]  # type: ignore[attr-defined]
+    for connection in held:
+        connection.close()
+    if TEST_DB == "postgresql":
+        with db.engine.connect() as other:
+            other.exec_driver_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                  "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        with pytest.raises(DBAPIError) as raised, writing():
+            _INSERT.changed(_event())
+        assert raised.value.connection_invalidated
+    for _ in range(3):
+        with writing():
+            _INSERT.changed(_event())
+        with reading():
+            assert query.scalar({"event": "test.libpq"}) >= 1
+    assert _committed() == 3
