@@ -41,8 +41,9 @@ from psycopg.adapt import PyFormat, Transformer
 from psycopg.pq import ExecStatus, TransactionStatus
 from sqlalchemy.pool import PoolProxiedConnection
 
-# What the connection's pool record keeps for this module: the statements prepared there, and a
-# transformer whose dumpers and loaders are kept from one statement to the next.
+# What the connection's pool record keeps for this module (``_OnConnection``): the statements prepared
+# there, a transformer whose dumpers and loaders are kept from one statement to the next, and the
+# client-side cursor that binds values into simple queries.
 _STATE = "dangnhap.libpq"
 _NAMES = itertools.count(1)
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
