@@ -14,6 +14,7 @@ from idp.web import errors as web_errors
 from . import (
     backchannel,
     discovery,
+    early_authorization,
     endpoints,
     grants,
     introspection,
@@ -49,4 +50,6 @@ def init_app(app: Flask) -> None:
     prebuilt.answer(app, "GET", "/userinfo", userinfo.answer_for_get)
     prebuilt.answer(app, "POST", "/introspect", introspection.answer_for_post)
     prebuilt.answer(app, "POST", "/token", grants.answer_client_credentials)
+    # Every portal's first page sends a signed-in person to be answered with a code at once.
+    prebuilt.redirect(app, "/authorize", early_authorization.location_for_get)
     web_errors.register_api_paths(app, API_PATHS)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import OAuth2Error
-from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, jsonify, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from idp.storage import writing
 from idp.web import prebuilt, sso_cookie
 
-from . import discovery, flow, keys, prompt_policy, server
+from . import discovery, early_authorization, flow, keys, prompt_policy, server
 from . import userinfo as userinfo_answer
-from .responses import to_client
+from .responses import redirect, to_client
 
 bp = Blueprint("oidc", __name__)
 bp.register_error_handler(OAuth2Error, server.answer_error)
@@ -48,7 +48,8 @@ def answer(decision: flow.Decision) -> Response | tuple[str, int]:
 
 @bp.route("/authorize", methods=["GET", "POST"])
 def authorize() -> Response | tuple[str, int]:
-    return answer(flow.authorize(_params(), sso_cookie.current_record()))
+    decision = early_authorization.decided(request.environ)  # a GET may have been decided already
+    return answer(decision or flow.authorize(_params(), sso_cookie.current_record()))
 
 
 @bp.get("/authorize/resume/<uid>")

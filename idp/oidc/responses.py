@@ -3,27 +3,55 @@
 Every answer carries ``iss`` (RFC 9207, mix-up defence) and echoes ``state``. form_post needs a
 script to submit the form; it is a static file, so the CSP still forbids inline script, and the CSP's
 form-action is widened to exactly the client's origin for that one page.
+
+A redirect has no body: browsers follow the Location, and werkzeug's default body (an English page
+repeating the URL) would cost each SSO authorization its building for nothing.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import urlencode, urlsplit
 
-from flask import Response, current_app, make_response, redirect, render_template
+from flask import Response, current_app, make_response, render_template
+from werkzeug.urls import iri_to_uri
 
 from idp.web.security_headers import CSP
 
 
-def to_client(redirect_uri: str, mode: str, state: str | None, **params: str) -> Response:
+def _values(state: str | None, params: dict[str, str]) -> dict[str, str]:
     values = {k: v for k, v in params.items() if v is not None}
     if state is not None:
         values["state"] = state
     values["iss"] = current_app.config["IDP_ISSUER"]
+    return values
+
+
+@lru_cache(maxsize=1024)
+def _as_uri(redirect_uri: str) -> str:
+    """The registered URI as werkzeug sends a Location (``iri_to_uri``): the same for the views'
+    answers and for those sent past Flask's request cycle. Registered URIs are few: kept."""
+    return iri_to_uri(redirect_uri)
+
+
+def query_location(redirect_uri: str, state: str | None, params: dict[str, str]) -> str:
+    """Where the query response mode sends the browser; a URI (not an IRI), so that werkzeug sends
+    it unchanged."""
+    separator = "&" if urlsplit(redirect_uri).query else "?"
+    return _as_uri(redirect_uri) + separator + urlencode(_values(state, params))
+
+
+def redirect(location: str) -> Response:
+    """A 302 to ``location``, without a body."""
+    return Response(status=302, headers={"Location": location})
+
+
+def to_client(redirect_uri: str, mode: str, state: str | None, **params: str) -> Response:
     if mode == "form_post":
+        values = _values(state, params)
         response = make_response(render_template("oidc/form_post.html", action=redirect_uri, values=values))
         parts = urlsplit(redirect_uri)
         origin = f"{parts.scheme}://{parts.netloc}"
         response.headers["Content-Security-Policy"] = CSP.replace("form-action 'self'", f"form-action {origin}")
         return response
-    separator = "&" if urlsplit(redirect_uri).query else "?"
-    return redirect(redirect_uri + separator + urlencode(values), code=302)
+    return redirect(query_location(redirect_uri, state, params))

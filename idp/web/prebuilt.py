@@ -21,6 +21,10 @@ its first 200 (so they must not depend on the request: these endpoints send thei
 no-store and the security headers), and the body is what a plain function of the request returns, in
 an app context; when it returns None (or fails), the view answers instead. A POST's function reads
 the body with ``body_of``, which leaves it in place for the view.
+
+Redirects (``redirect``) are the same again for a GET with a query string whose answer is a 302 to a
+place that differs per request (the authorization endpoint's code for the client): the headers are
+those of the view's first 302 without a body, the Location the function's.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from io import BytesIO
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Flask, current_app
 
@@ -39,29 +43,41 @@ EXTENSION = "dangnhap.prebuilt"
 # A body read by an answer's function: larger ones (and those of unknown length) are the view's.
 MAX_ANSWERED_BODY = 16 * 1024
 
+_T = TypeVar("_T")
+
 
 @dataclass(frozen=True)
 class _Kept:
     status: str
     headers: tuple[tuple[str, str], ...]
     body: bytes
-    length_at: int = 0  # for an answer: where its Content-Length goes among the headers (taken out)
+    at: int = 0  # for an answer and a redirect: where their own header goes among the headers (taken out)
 
-    def headers_for(self, body: bytes) -> list[tuple[str, str]]:
+    def headers_with(self, name: str, value: str) -> list[tuple[str, str]]:
         headers = list(self.headers)
-        headers.insert(self.length_at, ("Content-Length", str(len(body))))
+        headers.insert(self.at, (name, value))
         return headers
+
+    @classmethod
+    def without(cls, name: str, status: str, headers: list[tuple[str, str]]) -> _Kept | None:
+        """The response's status and headers with its header ``name`` taken out (None if it has none)."""
+        names = [header.lower() for header, _ in headers]
+        if name not in names:
+            return None
+        at = names.index(name)
+        return cls(status, (*headers[:at], *headers[at + 1:]), b"", at)
 
 
 class PrebuiltResponses:
     """WSGI middleware in front of the app: kept responses for the paths given to ``serve``, kept
-    headers for those given to ``answer``."""
+    headers for those given to ``answer`` and ``redirect``."""
 
     def __init__(self, app: Flask, wsgi_app: WSGIApplication) -> None:
         self._app = app
         self._wsgi_app = wsgi_app
         self._documents: dict[str, Callable[[], bytes]] = {}
         self._answers: dict[tuple[str, str], Callable[[WSGIEnvironment], bytes | None]] = {}
+        self._redirects: dict[str, Callable[[WSGIEnvironment], str | None]] = {}
         self._kept: dict[tuple[str, str], _Kept] = {}  # by method and path
 
     def serve(self, path: str, document: Callable[[], bytes]) -> None:
@@ -73,8 +89,20 @@ class PrebuiltResponses:
         returns (in an app context), unless it returns None."""
         self._answers[method, path] = respond
 
+    def redirect(self, path: str, locate: Callable[[WSGIEnvironment], str | None]) -> None:
+        """Answer GET ``path`` (with a query string) with the view's kept headers of a 302 and the
+        Location ``locate(environ)`` returns (in an app context), unless it returns None."""
+        self._redirects[path] = locate
+
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         key = (environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""))
+        locate = self._redirects.get(key[1]) if key[0] == "GET" else None
+        if locate is not None:
+            kept = self._kept.get(key)
+            if kept is not None and (location := self._asked(lambda: locate(environ))) is not None:
+                start_response(kept.status, kept.headers_with("Location", location))
+                return [b""]
+            return self._answer_and_keep(key, environ, start_response, keep=self._keep_redirect)
         if environ.get("QUERY_STRING"):
             return self._wsgi_app(environ, start_response)
         document = self._documents.get(key[1]) if key[0] == "GET" else None
@@ -83,17 +111,17 @@ class PrebuiltResponses:
             if kept is not None and self._asked(document) == kept.body:
                 start_response(kept.status, list(kept.headers))
                 return [kept.body]
-            return self._answer_and_keep(key, environ, start_response, whole=True)
+            return self._answer_and_keep(key, environ, start_response, keep=self._keep_whole)
         respond = self._answers.get(key)
         if respond is None:
             return self._wsgi_app(environ, start_response)
         kept = self._kept.get(key)
         if kept is not None and (body := self._asked(lambda: respond(environ))) is not None:
-            start_response(kept.status, kept.headers_for(body))
+            start_response(kept.status, kept.headers_with("Content-Length", str(len(body))))
             return [body]
-        return self._answer_and_keep(key, environ, start_response, whole=False)
+        return self._answer_and_keep(key, environ, start_response, keep=self._keep_answer)
 
-    def _asked(self, produce: Callable[[], bytes | None]) -> bytes | None:
+    def _asked(self, produce: Callable[[], _T | None]) -> _T | None:
         try:
             with self._app.app_context():
                 return produce()
@@ -101,8 +129,9 @@ class PrebuiltResponses:
             return None
 
     def _answer_and_keep(self, key: tuple[str, str], environ: WSGIEnvironment, start_response: StartResponse, *,
-                         whole: bool) -> Iterable[bytes]:
-        """The view's response; a 200 is kept: whole for a document, its headers only for an answer."""
+                         keep: Callable[[str, list[tuple[str, str]], bytes], _Kept | None]) -> Iterable[bytes]:
+        """The view's response; what ``keep`` makes of it, if anything, is kept for the next requests.
+        Never a response that sets a cookie."""
         started: list[Any] = []
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -117,14 +146,24 @@ class PrebuiltResponses:
             if close is not None:
                 close()
         status, headers = started
-        if status.startswith("200 ") and all(name.lower() != "set-cookie" for name, _ in headers):
-            if whole:
-                self._kept[key] = _Kept(status, tuple(headers), body)
-            elif "content-length" in (names := [name.lower() for name, _ in headers]):
-                # Kept without it (the next body has its own length), and without the body: no one's claims.
-                at = names.index("content-length")
-                self._kept[key] = _Kept(status, (*headers[:at], *headers[at + 1:]), b"", at)
+        if all(name.lower() != "set-cookie" for name, _ in headers) and (kept := keep(status, headers, body)):
+            self._kept[key] = kept
         return [body]
+
+    @staticmethod
+    def _keep_whole(status: str, headers: list[tuple[str, str]], body: bytes) -> _Kept | None:
+        """A document's 200, whole."""
+        return _Kept(status, tuple(headers), body) if status.startswith("200 ") else None
+
+    @staticmethod
+    def _keep_answer(status: str, headers: list[tuple[str, str]], body: bytes) -> _Kept | None:
+        """An answer's 200 without its body (no one's claims) and its length (the next body has its own)."""
+        return _Kept.without("content-length", status, headers) if status.startswith("200 ") else None
+
+    @staticmethod
+    def _keep_redirect(status: str, headers: list[tuple[str, str]], body: bytes) -> _Kept | None:
+        """A 302 without a body, without its Location (the next one goes elsewhere)."""
+        return _Kept.without("location", status, headers) if status.startswith("302 ") and not body else None
 
 
 def serve(app: Flask, path: str, document: Callable[[], bytes]) -> None:
@@ -135,6 +174,11 @@ def serve(app: Flask, path: str, document: Callable[[], bytes]) -> None:
 def answer(app: Flask, method: str, path: str, respond: Callable[[WSGIEnvironment], bytes | None]) -> None:
     """Answer ``method`` ``path`` with the view's kept headers and ``respond(environ)``'s body (see the module)."""
     app.extensions[EXTENSION].answer(method, path, respond)
+
+
+def redirect(app: Flask, path: str, locate: Callable[[WSGIEnvironment], str | None]) -> None:
+    """Answer GET ``path`` with the view's kept 302 headers and ``locate(environ)``'s Location (see the module)."""
+    app.extensions[EXTENSION].redirect(path, locate)
 
 
 def body_of(environ: WSGIEnvironment) -> bytes | None:

@@ -7,11 +7,18 @@ the server-side row decides how long the session really lives.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Response, current_app, request
 
 from idp.authn import sso
 from idp.storage import transaction, utcnow
 from idp.storage.sessions import SessionRecord, SsoSession
+
+from . import cookies
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 _CACHE_KEY = "dangnhap.sso_session"
 _RECORD_KEY = "dangnhap.sso_session_record"
@@ -27,17 +34,22 @@ def raw_token() -> str | None:
 
 def current_record() -> SessionRecord | None:
     """The live, complete SSO session of this browser as plain values (none while a second factor is
-    owed), for what only reads it: the authorization endpoint and the interaction's pages.
+    owed), for what only reads it: the authorization endpoint and the interaction's pages."""
+    return record_in(request.environ)
+
+
+def record_in(environ: WSGIEnvironment) -> SessionRecord | None:
+    """``current_record`` of the request ``environ``; in an app context, so also past Flask's request
+    cycle (``idp.oidc.early_authorization``), which leaves what it found to the view.
 
     Looked up at most once per request; a page that has loaded (and maybe changed) the session row
     gets that row's values instead."""
-    environ = request.environ
     if _CACHE_KEY in environ:
         row = environ[_CACHE_KEY]
         found = SessionRecord.of(row) if row is not None else None
     else:
         if _RECORD_KEY not in environ:
-            token = raw_token()
+            token = cookies.of(environ).get(cookie_name())
             environ[_RECORD_KEY] = sso.look_up(token, utcnow()) if token else None
         found = environ[_RECORD_KEY]
     return found if found is not None and found.pending_factor is None else None

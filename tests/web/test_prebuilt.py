@@ -1,17 +1,19 @@
 """The discovery documents and the JWKS are sent again whole past Flask's request cycle, yet exactly as the
-views send them, and never after the document has changed."""
+views send them, and never after the document has changed; redirects past Flask carry the view's headers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, Response, redirect
 from flask.testing import FlaskClient
 from sqlalchemy.exc import OperationalError
 
 from idp import stamped_cache
 from idp.oidc import keys
+from idp.web import prebuilt
 from tests.conftest import make_app
 
 PATHS = ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/jwks"]
@@ -78,3 +80,43 @@ def test_a_failure_while_asking_goes_to_the_view(client: FlaskClient, through_fl
     monkeypatch.undo()
     assert client.get("/jwks").data == good.data
     assert through_flask == ["/jwks"] * 2  # the view answered the failure, which replaced nothing kept
+
+
+def _redirecting_app(view: Callable[[], Response], locate: Callable[[Any], str | None]) -> FlaskClient:
+    tiny = Flask("tiny")
+    tiny.add_url_rule("/go", view_func=view)
+    prebuilt.init_app(tiny)
+    prebuilt.redirect(tiny, "/go", locate)
+    return tiny.test_client()
+
+
+@pytest.mark.parametrize(("view", "kept"), [
+    (lambda: Response(status=302, headers={"Location": "/by-view", "X-Extra": "1"}), True),
+    (lambda: redirect("/by-view"), False),  # werkzeug's body names the place: not the next one's
+    (lambda: Response(status=302, headers={"Location": "/by-view", "Set-Cookie": "a=b"}), False),
+    (lambda: Response("a page"), False),
+])
+def test_a_redirect_is_kept_only_from_a_302_without_body_or_cookie(view: Callable[[], Response], kept: bool) -> None:
+    client = _redirecting_app(view, lambda environ: "/early?" + environ["QUERY_STRING"])
+    first, second = client.get("/go?n=1"), client.get("/go?n=2")
+    if not kept:
+        assert second.headers.to_wsgi_list() == first.headers.to_wsgi_list()
+        return
+    assert first.headers["Location"] == "/by-view" and second.headers["Location"] == "/early?n=2"
+    assert second.status == first.status and second.data == b""
+    assert [pair for pair in second.headers.to_wsgi_list() if pair[0] != "Location"] == \
+        [pair for pair in first.headers.to_wsgi_list() if pair[0] != "Location"]
+
+
+def test_a_redirect_nobody_located_or_whose_locating_failed_is_the_views() -> None:
+    answers = iter(["/early", None, "fail"])
+
+    def locate(environ: Any) -> str | None:
+        answer = next(answers)
+        if answer == "fail":
+            raise OperationalError("SELECT", {}, Exception("connection refused"))
+        return answer
+
+    client = _redirecting_app(lambda: Response(status=302, headers={"Location": "/by-view"}), locate)
+    assert client.get("/go").headers["Location"] == "/by-view"  # nothing kept yet: the view, not asked
+    assert [client.get("/go").headers["Location"] for _ in range(3)] == ["/early", "/by-view", "/by-view"]

@@ -1,0 +1,48 @@
+"""GET /authorize decided past Flask's request cycle (``idp.web.prebuilt``).
+
+Every portal sends a signed-in person here on its first page, and the answer is usually a code from
+the SSO session at once: a redirect. Flask's request cycle (request and response objects, routing,
+hooks, werkzeug's redirect with its body and its IRI conversions) was ≈ 40% of such a request's
+cost in process (bench/README.md). The decision itself is the view's (``flow.authorize``, with the
+same parameters and SSO session); only a redirect to the client in the query response mode is
+answered here. Any other decision (an error page, the person's interaction, form_post) is left in the
+environ for the view, which answers it without deciding again: what was written (an interaction, a
+code) is written once.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
+
+from werkzeug.datastructures import ImmutableMultiDict
+
+from idp.web import sso_cookie
+
+from . import flow, responses
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+_DECIDED = "dangnhap.authorization_decision"
+
+
+def parameters(environ: WSGIEnvironment) -> ImmutableMultiDict[str, str]:
+    """The query string's parameters, as werkzeug's ``request.args`` reads them."""
+    query = environ.get("QUERY_STRING", "").encode("latin-1").decode()
+    return ImmutableMultiDict(parse_qsl(query, keep_blank_values=True, errors="werkzeug.url_quote"))
+
+
+def location_for_get(environ: WSGIEnvironment) -> str | None:
+    """Where to redirect the browser when the decision is an answer to the client in the query
+    response mode (a code, or an error); else None, the decision kept for the view (``decided``)."""
+    decision = flow.authorize(parameters(environ), sso_cookie.record_in(environ))
+    if isinstance(decision, flow.ToClient) and decision.response_mode == "query":
+        return responses.query_location(decision.redirect_uri, decision.state, decision.params)
+    environ[_DECIDED] = decision
+    return None
+
+
+def decided(environ: WSGIEnvironment) -> flow.Decision | None:
+    """The decision taken for this request past Flask's cycle and left to the view, if any."""
+    return environ.pop(_DECIDED, None)
