@@ -49,7 +49,7 @@ def init_app(app: Flask) -> None:
     # requests are answered past Flask's cycle.
     prebuilt.answer(app, "GET", "/userinfo", userinfo.answer_for_get)
     prebuilt.answer(app, "POST", "/introspect", introspection.answer_for_post)
-    prebuilt.answer(app, "POST", "/token", grants.answer_client_credentials)
+    prebuilt.answer(app, "POST", "/token", grants.answer_token)
     # Every portal's first page sends a signed-in person to be answered with a code at once.
     prebuilt.redirect(app, "/authorize", early_authorization.location_for_get)
     web_errors.register_api_paths(app, API_PATHS)

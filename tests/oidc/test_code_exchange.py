@@ -8,9 +8,13 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from idp.storage import db, transaction
+from idp.storage import audit_events, db, transaction
 from idp.storage.grants import AuthorizationCode
 from tests.helpers.oidc import REDIRECT_URI, code_flow, decode, exchange, pkce, register_client
+
+# Every test twice: on a fresh worker, and on one that answers the usual token requests past
+# Flask's request cycle from the first.
+pytestmark = pytest.mark.usefixtures("token_endpoint")
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -35,6 +39,7 @@ def test_second_redemption_fails_and_revokes_what_the_first_issued(client: Flask
     assert client.get("/userinfo", headers=_bearer(first["access_token"])).status_code == 200
     second = exchange(client, rp, answer["code"])
     assert second.status_code == 400 and second.json["error"] == "invalid_grant"
+    assert len(audit_events.recent(event="code.reused")) == 1  # refused once, whoever answered
     # RFC 6749 §4.1.2: every token issued from the first redemption is now dead.
     assert client.get("/userinfo", headers=_bearer(first["access_token"])).status_code == 401
     refreshed = client.post("/token", data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
@@ -119,3 +124,26 @@ def test_client_without_refresh_grant_gets_no_refresh_token(client: FlaskClient,
     rp = register_client(skip_consent=True, grant_types=["authorization_code"])
     _, answer = code_flow(client, rp, citizen)
     assert "refresh_token" not in exchange(client, rp, answer["code"]).json
+
+
+def test_the_usual_exchanges_are_answered_past_flask_as_the_view_answers(
+        client: FlaskClient, rp, citizen, through_flask: list[str], token_endpoint: str) -> None:  # type: ignore[no-untyped-def]
+    public = register_client(token_endpoint_auth_method="none", skip_consent=True)
+    answers = []
+    for portal, form in ((rp, {}), (public, {"client_id": public.client_id})):
+        pair = pkce()
+        _, answer = code_flow(client, portal, citizen, code_challenge=pair.challenge, code_challenge_method="S256")
+        through_flask.clear()
+        answers.append(exchange(client, portal, answer["code"], code_verifier=pair.verifier, **form))
+        assert through_flask == (["/token"] if token_endpoint == "view" and portal is rp else [])
+    # Both client authentications at once (the view accepts the client_id besides the header).
+    _, answer = code_flow(client, rp, citizen)
+    by_view = exchange(client, rp, answer["code"], client_id=rp.client_id)
+    assert through_flask[-1] == "/token"
+    for response in answers:
+        assert response.status == by_view.status == "200 OK"
+        headers, view_headers = response.headers.copy(), by_view.headers.copy()
+        headers.pop("Content-Length"), view_headers.pop("Content-Length")
+        assert headers.to_wsgi_list() == view_headers.to_wsgi_list()
+        assert response.json.keys() == by_view.json.keys() >= {"access_token", "id_token", "refresh_token"}
+        assert decode(response.json["id_token"])["sub"] == decode(by_view.json["id_token"])["sub"]

@@ -11,6 +11,10 @@ from idp.storage import audit_events, db
 from idp.storage.grants import RefreshToken
 from tests.helpers.oidc import code_flow, decode, exchange, pkce, register_client, tokens_for
 
+# Every test twice: on a fresh worker, and on one that answers the usual token requests past
+# Flask's request cycle from the first.
+pytestmark = pytest.mark.usefixtures("token_endpoint")
+
 
 def _refresh(client: FlaskClient, rp, token: str, **form: str):  # type: ignore[no-untyped-def]
     return client.post("/token", data={"grant_type": "refresh_token", "refresh_token": token, **form},
@@ -35,6 +39,7 @@ def test_reusing_a_rotated_token_revokes_the_family(client: FlaskClient, rp, cit
     second = _refresh(client, rp, first["refresh_token"]).json
     reuse = _refresh(client, rp, first["refresh_token"])
     assert reuse.status_code == 400 and reuse.json["error"] == "invalid_grant"
+    assert len(audit_events.recent(event="refresh_token.reused")) == 1  # refused once, whoever answered
     # The legitimate holder's newer token is dead too, and so are access tokens of the grant.
     assert _refresh(client, rp, second["refresh_token"]).json["error"] == "invalid_grant"
     assert client.get("/userinfo", headers={"Authorization": "Bearer " + second["access_token"]}).status_code == 401
@@ -94,3 +99,49 @@ def test_two_refreshes_with_one_token_at_once_are_reuse(client: FlaskClient, rp,
     monkeypatch.undo()
     # The whole family is revoked, as for any reuse: the first token's access token is dead too.
     assert client.get("/userinfo", headers={"Authorization": "Bearer " + first["access_token"]}).status_code == 401
+
+
+def test_the_usual_refreshes_are_answered_past_flask_as_the_view_answers(
+        client: FlaskClient, rp, citizen, through_flask: list[str]) -> None:  # type: ignore[no-untyped-def]
+    public = register_client(token_endpoint_auth_method="none", skip_consent=True)
+    pair = pkce()
+    _, answer = code_flow(client, public, citizen, code_challenge=pair.challenge, code_challenge_method="S256")
+    public_tokens = exchange(client, public, answer["code"], client_id=public.client_id,
+                             code_verifier=pair.verifier).json
+    first = tokens_for(client, rp, citizen)
+    through_flask.clear()
+    answers = [_refresh(client, rp, first["refresh_token"], scope="openid profile"),
+               client.post("/token", data={"grant_type": "refresh_token", "client_id": public.client_id,
+                                           "refresh_token": public_tokens["refresh_token"]})]
+    assert through_flask == []
+    # Both client authentications at once (the view accepts the client_id besides the header).
+    by_view = _refresh(client, rp, answers[0].json["refresh_token"], client_id=rp.client_id)
+    assert through_flask == ["/token"]
+    for response in answers:
+        assert response.status == by_view.status == "200 OK"
+        headers, view_headers = response.headers.copy(), by_view.headers.copy()
+        headers.pop("Content-Length"), view_headers.pop("Content-Length")
+        assert headers.to_wsgi_list() == view_headers.to_wsgi_list()
+        assert response.json.keys() == by_view.json.keys() >= {"access_token", "id_token", "refresh_token"}
+    assert answers[0].json["scope"] == "openid profile"
+
+
+@pytest.mark.parametrize("request_kind", ["secret twice", "client_id besides the header", "another parameter"])
+def test_what_the_view_must_answer_reaches_it(client: FlaskClient, rp, citizen, through_flask: list[str],
+                                              request_kind: str) -> None:
+    first = tokens_for(client, rp, citizen)
+    form = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
+    headers = rp.basic_auth()
+    if request_kind == "secret twice":
+        form["client_secret"] = rp.secret  # two client authentications: refused (RFC 6749 §2.3)
+        expected = (400, "invalid_request")
+    elif request_kind == "client_id besides the header":
+        form["client_id"] = rp.client_id
+        expected = (200, None)
+    else:
+        form["resource"] = "https://api.example.vn"
+        expected = (200, None)
+    through_flask.clear()
+    response = client.post("/token", data=form, headers=headers)
+    assert (response.status_code, response.json.get("error")) == expected, response.json
+    assert through_flask == ["/token"]
