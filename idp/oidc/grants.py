@@ -206,6 +206,7 @@ class _Issuing:
 
     TOKEN_ENDPOINT_AUTH_METHODS: list[str]
     TOKEN_RESPONSE_HEADER: list[tuple[str, str]]
+    WRITES = True  # past Flask's cycle, ``issue`` runs in a transaction (and the keys are loaded before it)
     request: OAuth2Request
     issue: Callable[[ClientRecord, Mapping[str, str]], dict[str, Any]]
     authenticate_token_endpoint_client: Callable[[], OAuthClient]  # Authlib's
@@ -230,6 +231,7 @@ class RefreshTokenGrant(_Issuing, grants.RefreshTokenGrant):
 
 class ClientCredentialsGrant(_Issuing, grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+    WRITES = False
     issue = staticmethod(client_credentials)
 
 
@@ -253,6 +255,8 @@ def answer_token(environ: WSGIEnvironment) -> bytes | None:
     grant = _GRANTS.get(post.parameters["grant_type"]) if post is not None else None
     if post is None or grant is None or post.client.token_endpoint_auth_method not in grant.TOKEN_ENDPOINT_AUTH_METHODS:
         return None
+    if not grant.WRITES:
+        return prebuilt.json_document(grant.issue(post.client, post.parameters))
     keys.prepare()
     with writing():
         body = grant.issue(post.client, post.parameters)
