@@ -101,6 +101,13 @@ def _allowed(client: ClientRecord, grant_type: str) -> None:
         raise UnauthorizedClientError(f"the client may not use the {grant_type} grant")
 
 
+def _required(form: Mapping[str, str], name: str) -> str:
+    value = form.get(name)
+    if not value:
+        raise InvalidRequestError(f"{name} is required")
+    return value
+
+
 def _redeem_code(value: str, client_id: str, now: datetime) -> CodeRecord:
     """Claim the code for this redemption, atomically (a second redemption is ``_Reused``)."""
     code = grant_rows.code_by_hash(tokens.hash_token(value))
@@ -121,9 +128,7 @@ def code_exchange(client: ClientRecord, form: Mapping[str, str]) -> dict[str, An
     the grant, its tokens and the audit event. Bound to the client, the exact redirect_uri of the
     authorization request (RFC 6749 §4.1.3) and its PKCE challenge."""
     _allowed(client, AUTHORIZATION_CODE)
-    value = form.get("code")
-    if not value:
-        raise InvalidRequestError("code is required")
+    value = _required(form, "code")
     now = utcnow()
     code = _redeem_code(value, client.client_id, now)
     if form.get("redirect_uri") != code.redirect_uri:
@@ -159,9 +164,7 @@ def refresh(client: ClientRecord, form: Mapping[str, str]) -> dict[str, Any]:
     """The token response for a refresh token, in the caller's transaction: the token rotated, its
     successor and a fresh ID token (Authlib #182). The scope may narrow, never widen."""
     _allowed(client, REFRESH_TOKEN)
-    value = form.get("refresh_token")
-    if not value:
-        raise InvalidRequestError("refresh_token is required")
+    value = _required(form, "refresh_token")
     now = utcnow()
     old = _live_refresh_token(value, client.client_id, now)
     requested = form.get("scope")
