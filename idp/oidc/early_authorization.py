@@ -13,11 +13,8 @@ code) is written once.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl
 
-from werkzeug.datastructures import ImmutableMultiDict
-
-from idp.web import sso_cookie
+from idp.web import app_request, sso_cookie
 
 from . import flow, responses
 
@@ -27,16 +24,10 @@ if TYPE_CHECKING:
 _DECIDED = "dangnhap.authorization_decision"
 
 
-def parameters(environ: WSGIEnvironment) -> ImmutableMultiDict[str, str]:
-    """The query string's parameters, as werkzeug's ``request.args`` reads them."""
-    query = environ.get("QUERY_STRING", "").encode("latin-1").decode()
-    return ImmutableMultiDict(parse_qsl(query, keep_blank_values=True, errors="werkzeug.url_quote"))
-
-
 def location_for_get(environ: WSGIEnvironment) -> str | None:
     """Where to redirect the browser when the decision is an answer to the client in the query
     response mode (a code, or an error); else None, the decision kept for the view (``decided``)."""
-    decision = flow.authorize(parameters(environ), sso_cookie.record_in(environ))
+    decision = flow.authorize(app_request.query_of(environ), sso_cookie.record_in(environ))
     if isinstance(decision, flow.ToClient) and decision.response_mode == "query":
         return responses.query_location(decision.redirect_uri, decision.state, decision.params)
     environ[_DECIDED] = decision

@@ -6,7 +6,7 @@ from flask import Flask, current_app, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import cookies, errors, form_session, health, prebuilt, security_headers
+from . import app_request, errors, form_session, health, prebuilt, security_headers
 
 csrf = CSRFProtect()
 
@@ -20,7 +20,7 @@ def init_app(app: Flask) -> None:
     proxies = app.config["IDP_PROXY_COUNT"]
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
-    app.request_class = cookies.Request  # read from the environ directly (idp/web/cookies.py)
+    app.request_class = app_request.Request  # cookies and query read from the environ directly
     form_session.init_app(app)
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # _check_csrf is the hook
     csrf.init_app(app)

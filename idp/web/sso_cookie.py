@@ -15,7 +15,7 @@ from idp.authn import sso
 from idp.storage import transaction, utcnow
 from idp.storage.sessions import SessionRecord, SsoSession
 
-from . import cookies
+from . import app_request
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -49,7 +49,7 @@ def record_in(environ: WSGIEnvironment) -> SessionRecord | None:
         found = SessionRecord.of(row) if row is not None else None
     else:
         if _RECORD_KEY not in environ:
-            token = cookies.of(environ).get(cookie_name())
+            token = app_request.cookies_of(environ).get(cookie_name())
             environ[_RECORD_KEY] = sso.look_up(token, utcnow()) if token else None
         found = environ[_RECORD_KEY]
     return found if found is not None and found.pending_factor is None else None

@@ -4,15 +4,11 @@ the view, which answers it without deciding (or writing) again."""
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 import pytest
-from flask import Flask, Request
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
-from werkzeug.test import EnvironBuilder
 
-from idp.oidc import early_authorization
 from idp.storage import audit_events, db
 from idp.storage.grants import AuthorizationCode
 from idp.storage.interactions import Interaction
@@ -119,16 +115,3 @@ def test_an_iri_redirect_uri_is_sent_as_werkzeug_sends_it(signed_in: FlaskClient
     assert early_location.isascii() and early_location.startswith("https://xn--")
     assert early_location.split("code=")[0] == view_location.split("code=")[0]
 
-
-@pytest.mark.parametrize("query", [
-    "a=1&a=2&b=&c",
-    "scope=openid+profile&state=%C3%A9t%C3%A9",
-    "x=%ZZ&y=%",
-    "v=%FF%FE",
-    "k=v;w=x",
-    urlencode({"state": "tỉnh Thanh Hóa"}),
-])
-def test_the_parameters_are_read_as_werkzeug_reads_them(query: str) -> None:
-    environ = EnvironBuilder(path="/authorize", query_string=query).get_environ()
-    assert list(early_authorization.parameters(environ).items(multi=True)) == \
-        list(Request(environ).args.items(multi=True))
