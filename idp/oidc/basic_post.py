@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from authlib.common.security import is_secure_transport
-from authlib.oauth2.rfc6749.util import extract_basic_authorization
 
 from idp.storage.clients import ClientRecord
 
 from . import client_cache, client_registry, form_request
+from .client_auth import basic_credentials
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -58,7 +58,7 @@ def read(environ: WSGIEnvironment, accepted: Collection[frozenset[str]], *, publ
     if named:
         client = None if "HTTP_AUTHORIZATION" in environ else client_cache.enabled(parameters["client_id"])
         return BasicPost(client, parameters) if client and client.token_endpoint_auth_method == _PUBLIC else None
-    client_id, secret = extract_basic_authorization({"Authorization": environ.get("HTTP_AUTHORIZATION")})
+    client_id, secret = basic_credentials(environ.get("HTTP_AUTHORIZATION"))
     if client_id is None or secret is None:
         return None
     client = client_cache.enabled(client_id)

@@ -11,8 +11,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from authlib.oauth2.rfc6749 import ClientMixin
+from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Request
+from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_basic
 from authlib.oauth2.rfc6749.errors import InvalidClientError
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -24,6 +26,23 @@ from idp.storage.clients import ClientRecord
 from . import client_jwks, client_policy, client_registry, keys, urls
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+
+
+def basic_credentials(authorization: str | None) -> tuple[str | None, str | None]:
+    """The client's id and secret in an ``Authorization: Basic`` header, as Authlib reads them; none
+    when they are not base64 of UTF-8. Authlib raised on those (a str with non-ASCII characters, or
+    bytes that are not UTF-8): the endpoint answered 500, where a wrong secret is a 401."""
+    try:
+        return extract_basic_authorization({"Authorization": authorization})
+    except ValueError:  # what b64decode raises for non-ASCII, and UnicodeDecodeError
+        return None, None
+
+
+def secret_basic(query_client: Any, request: OAuth2Request) -> OAuthClient | None:
+    """Authlib's client_secret_basic, but unreadable credentials are no credentials (``basic_credentials``)."""
+    if basic_credentials(request.headers.get("Authorization")) == (None, None):
+        return None
+    return authenticate_client_secret_basic(query_client, request)  # type: ignore[no-any-return]
 
 
 class OAuthClient(ClientMixin):

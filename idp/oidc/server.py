@@ -12,7 +12,7 @@ from flask import request as http_request
 from idp.web import prebuilt
 
 from . import client_cache, grants
-from .client_auth import OAuthClient, PrivateKeyJwt
+from .client_auth import OAuthClient, PrivateKeyJwt, secret_basic
 from .form_request import FormRequest
 
 EXTENSION = "dangnhap.oidc_server"
@@ -82,6 +82,7 @@ def init_app(app: Flask) -> None:
     server.register_grant(grants.RefreshTokenGrant)
     server.register_grant(grants.ClientCredentialsGrant)
     server.register_client_auth_method("private_key_jwt", PrivateKeyJwt())
+    server.register_client_auth_method("client_secret_basic", secret_basic)
     app.extensions[EXTENSION] = server
 
 

@@ -103,8 +103,15 @@ def test_disabled_client_is_invalid_client(client: FlaskClient, machine) -> None
                            header_used=True)
 
 
-def test_malformed_basic_header_is_invalid_client(client: FlaskClient, machine) -> None:
-    response = client.post("/token", data=CLIENT_CREDENTIALS, headers={"Authorization": "Basic !!!not-base64"})
+@pytest.mark.parametrize("credentials", [
+    "!!!not-base64",
+    "\xff\xfe",  # bytes that are not ASCII, as a WSGI server hands them over (latin-1)
+    base64.b64encode(b"\xff:\xfe").decode(),  # base64, but not of UTF-8
+])
+@pytest.mark.parametrize("path", ["/token", "/introspect", "/revoke"])
+def test_malformed_basic_header_is_invalid_client(client: FlaskClient, machine, credentials: str, path: str) -> None:
+    data = {**CLIENT_CREDENTIALS, "token": "x"} if path != "/token" else CLIENT_CREDENTIALS
+    response = client.post(path, data=data, headers={"Authorization": f"Basic {credentials}"})
     _assert_invalid_client(response, header_used=True)
 
 
