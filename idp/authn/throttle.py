@@ -111,8 +111,7 @@ class DatabaseStore:
     """Counters as rows, changed under a row lock in the caller's transaction."""
 
     def get_many(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Counter]:
-        return {pair: Counter(row.failures, row.window_started_at, row.retry_after, row.locked_until)
-                for pair, row in rows.get_many(pairs).items()}
+        return {pair: Counter(*row) for pair, row in rows.get_many(pairs).items()}
 
     def fail(self, scope: str, key: str, now: datetime, limits: Limits) -> Counter:
         row = rows.get_for_update(scope, key, now)

@@ -6,15 +6,14 @@ Keys are keyed hashes of the identifier or IP (never the ID number itself). Rows
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Row, String, UniqueConstraint, bindparam, delete, select
+from sqlalchemy import String, UniqueConstraint, and_, bindparam, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, UtcDateTime, db, execute
+from .base import Base, Prepared, UtcDateTime, db
 
 
 class LoginThrottle(Base):
@@ -34,17 +33,28 @@ class LoginThrottle(Base):
 # rows (table columns, no ORM entity): nothing changes them in that request, and ORM loading costs
 # more than the query.
 _TABLE = LoginThrottle.__table__
-_ROWS_OF = select(_TABLE).where(_TABLE.c.scope.in_(bindparam("scopes", expanding=True)),
-                                _TABLE.c.key.in_(bindparam("keys", expanding=True)))
+# A sign-in reads two counters, its account's and its address's (one, when addresses are counted in
+# Redis: it is given twice), in one prebuilt statement. Built by Core at each call (an expanding IN
+# list), the same read cost a sign-in ≈ 140 µs of CPU against ≈ 40 µs (SQLite, in process).
+_TWO_COUNTERS = Prepared(
+    select(_TABLE.c.scope, _TABLE.c.key, _TABLE.c.failures, _TABLE.c.window_started_at, _TABLE.c.retry_after,
+           _TABLE.c.locked_until)
+    .where(or_(and_(_TABLE.c.scope == bindparam("scope_a"), _TABLE.c.key == bindparam("key_a")),
+               and_(_TABLE.c.scope == bindparam("scope_b"), _TABLE.c.key == bindparam("key_b")))))
 _CLEAR = delete(_TABLE).where(_TABLE.c.scope == bindparam("scope"), _TABLE.c.key == bindparam("key"))
 
+# failures, window_started_at, retry_after, locked_until
+CounterRow = tuple[int, datetime, datetime | None, datetime | None]
 
-def get_many(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Row[Any]]:
-    """The rows of several (scope, key) counters in one statement (a sign-in reads two), by pair."""
-    wanted = set(pairs)
-    rows = execute(_ROWS_OF, {"scopes": sorted({scope for scope, _ in wanted}),
-                                         "keys": sorted({key for _, key in wanted})})
-    return {(row.scope, row.key): row for row in rows if (row.scope, row.key) in wanted}
+
+def get_many(pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], CounterRow]:
+    """The counters of one or two (scope, key) pairs in one statement, by pair (a missing one is absent)."""
+    if not 1 <= len(pairs) <= 2:
+        raise ValueError("one or two counters are read at a time")
+    (scope_a, key_a), (scope_b, key_b) = pairs[0], pairs[-1]
+    rows = _TWO_COUNTERS.all({"scope_a": scope_a, "key_a": key_a, "scope_b": scope_b, "key_b": key_b})
+    return {(scope, key): (failures, window_started_at, retry_after, locked_until)
+            for scope, key, failures, window_started_at, retry_after, locked_until in rows}
 
 
 def get_for_update(scope: str, key: str, now: datetime) -> LoginThrottle:

@@ -157,3 +157,27 @@ def test_ip_counters_in_redis(app_config, redis_url: str, make_citizen) -> None:
         # The per-account counters stay in the database.
         assert redis.Redis.from_url(redis_url).keys("dangnhap:throttle:account:*") == []
         redis.Redis.from_url(redis_url).delete(*names)
+
+
+def test_counters_are_read_one_or_two_at_a_time_each_by_its_own_pair(app: Flask) -> None:
+    """A sign-in reads its account's and its address's counters in one statement, or one of them
+    when addresses are counted in Redis; neither reading returns another counter."""
+    from idp.storage import reading, transaction
+    from idp.storage import throttle as rows
+
+    now = utcnow()
+    limits = throttle.Limits(max_failures=5, window=timedelta(minutes=15), lock=timedelta(minutes=15),
+                             delay_base=0.0, delay_max=0.0)
+    with app.test_request_context():
+        with transaction():
+            for scope, key in (("account", "a"), ("ip", "b"), ("account", "b"), ("ip", "a")):
+                throttle.DatabaseStore().fail(scope, key, now, limits)
+        with reading():
+            both = rows.get_many([("account", "a"), ("ip", "b")])
+            one = rows.get_many([("ip", "a")])
+            none = rows.get_many([("account", "nobody"), ("ip", "nowhere")])
+            with pytest.raises(ValueError):
+                rows.get_many([("account", "a"), ("ip", "b"), ("ip", "a")])
+    assert set(both) == {("account", "a"), ("ip", "b")} and set(one) == {("ip", "a")} and none == {}
+    failures, window_started_at, _retry_after, locked_until = one["ip", "a"]
+    assert failures == 1 and window_started_at == now and locked_until is None
