@@ -21,9 +21,9 @@ def init_app(app: Flask) -> None:
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
     app.request_class = app_request.Request  # cookies and query read from the environ directly
-    form_session.init_app(app)
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # _check_csrf is the hook
     csrf.init_app(app)
+    form_session.init_app(app)
     app.before_request(_check_csrf)
     errors.init_app(app)
     app.register_blueprint(health.bp)
