@@ -12,6 +12,9 @@ config.py):
 - ``IDP_WORKERS``   processes (default: one per core this process may run on — ``taskset`` counts);
 - ``IDP_THREADS``   WSGI threads per process (default 4): they overlap database and LDAP waits,
   while argon2id (which releases the GIL) keeps the core busy;
+- ``IDP_HASHING_TURN_MS`` (default 50): while a worker hashes passwords, requests wait for the end
+  of the hashing thread's turn instead of cutting into a hash (``idp.authn.hashing_turns``: more
+  sign-ins per core, up to one turn of latency for what arrives meanwhile); 0 turns it off;
 - ``IDP_ACCESS_LOG`` ``true``/``false`` (default false): method, path without the query string
   (codes and hints travel there), status and duration, to standard output. Off by default because
   the reverse proxy already logs every request (with the client's real address) and the audit log
@@ -32,6 +35,7 @@ from granian.constants import HTTPModes, Interfaces
 from granian.http import HTTP1Settings
 
 from idp import create_app, settings
+from idp.authn import hashing_turns
 
 # granian's atoms; the path comes without the query string.
 ACCESS_LOG_FORMAT = '[%(time)s] %(addr)s "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).1fms'
@@ -45,6 +49,10 @@ def _flag(name: str, default: bool) -> bool:
     return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
 
 
+def _hashing_turn_ms() -> int:
+    return int(os.environ.get("IDP_HASHING_TURN_MS", "50"))
+
+
 def serving_app() -> Flask:
     """What each worker serves: the app without its command line (``flask --app wsgi`` has that).
 
@@ -53,12 +61,14 @@ def serving_app() -> Flask:
     the headers) are shorter.
     """
     app = create_app(commands=False)
+    hashing_turns.request_threads_wait_for_hashing(_hashing_turn_ms())
     settings.forget_environment()
     return app
 
 
 def server() -> Granian:
     host, _, port = os.environ.get("IDP_BIND", "127.0.0.1:8000").rpartition(":")
+    _hashing_turn_ms()  # a wrong value stops the server here, not each worker as it starts
     return Granian(
         "idp.serve:serving_app",
         factory=True,

@@ -3,6 +3,7 @@ stops on SIGTERM."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -11,6 +12,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,3 +93,45 @@ def test_a_serving_worker_forgets_the_settings_environment(tmp_path: Path) -> No
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=60, check=True)
     assert result.stdout.split("\n")[:2] == ["[]", "True"]
+
+
+
+_THREAD_POLICIES = """
+import json, os, threading
+from idp.serve import serving_app
+from idp.authn import passwords
+app = serving_app()
+with app.app_context():
+    passwords.hash_password("a password of twelve")
+def slice_ns(task):
+    lines = [line for line in open(f"/proc/self/task/{task}/sched") if line.startswith("se.slice")]
+    return int(lines[0].split(":")[1]) if lines else None
+hashing = next(thread.native_id for thread in threading.enumerate() if thread.name == "argon2")
+others = {int(task) for task in os.listdir("/proc/self/task")} - {hashing}
+print(json.dumps({"hashing": os.sched_getscheduler(hashing), "slice": slice_ns(hashing),
+                  "others": sorted({os.sched_getscheduler(task) for task in others})}))
+"""
+
+
+def _thread_policies(tmp_path: Path, turn_ms: str) -> dict[str, Any]:
+    env = {**os.environ, "IDP_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}", "IDP_INSTANCE_PATH": str(tmp_path),
+           "IDP_HASHING_TURN_MS": turn_ms}
+    result = subprocess.run([sys.executable, "-c", _THREAD_POLICIES], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=60, check=True)
+    return json.loads(result.stdout)
+
+
+def test_request_threads_wait_for_the_hashing_threads_turn(tmp_path: Path) -> None:
+    """A worker's other threads are SCHED_BATCH (they do not preempt a hash when they wake); its hashing
+    thread keeps SCHED_OTHER, with the turn as its slice where the kernel has per-thread slices."""
+    policies = _thread_policies(tmp_path, "50")
+    assert policies["hashing"] == os.SCHED_OTHER
+    assert policies["others"] == [os.SCHED_BATCH]
+    assert policies["slice"] in (None, 50_000_000)  # None: a kernel that shows no slice (before EEVDF)
+
+
+def test_a_turn_of_zero_leaves_the_scheduler_alone(tmp_path: Path) -> None:
+    policies = _thread_policies(tmp_path, "0")
+    assert policies["hashing"] == os.SCHED_OTHER
+    assert policies["others"] == [os.SCHED_OTHER]
+    assert policies["slice"] != 50_000_000

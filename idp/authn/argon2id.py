@@ -38,6 +38,8 @@ from argon2 import Parameters, Type, extract_parameters
 from argon2.exceptions import HashingError, InvalidHashError
 from argon2.low_level import ARGON2_VERSION, core, error_to_str, ffi, lib
 
+from idp.authn import hashing_turns
+
 # How long the hashing thread keeps its block with no hash to do. A burst of sign-ins (one every
 # few hundred ms per worker at the least) keeps it; a quiet minute does not.
 IDLE_SECONDS = 2.0
@@ -193,6 +195,7 @@ class HashingThread:
         return future.result()
 
     def _serve(self, jobs: queue.SimpleQueue[_Job]) -> None:
+        hashing_turns.hashing_thread_started()
         memory = self.memory
         while True:
             try:
