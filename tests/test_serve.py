@@ -95,7 +95,6 @@ def test_a_serving_worker_forgets_the_settings_environment(tmp_path: Path) -> No
     assert result.stdout.split("\n")[:2] == ["[]", "True"]
 
 
-
 _THREAD_POLICIES = """
 import json, os, threading
 from idp.serve import serving_app

@@ -18,8 +18,8 @@ The price is latency: a request that arrives while the worker hashes waits up to
 why the turn is a setting (``IDP_HASHING_TURN_MS`` for ``python -m idp.serve``; 0 leaves the
 scheduler as it is).
 
-Only what a worker started: no policy is asked for elsewhere (commands, tests, the development
-server), and none where the platform has no ``SCHED_BATCH``.
+Only a serving worker asks for this (``idp.serve``): commands, tests and the development server
+keep the scheduler's defaults, as does a platform without ``SCHED_BATCH``.
 """
 
 from __future__ import annotations
@@ -31,12 +31,14 @@ import threading
 
 logger = logging.getLogger(__name__)
 
-# Linux's ``struct sched_attr`` (include/uapi/linux/sched/types.h), for sched_setattr(2), which
-# Python's os module does not wrap: only it sets a fair thread's slice (``sched_runtime``).
+# sched_setattr(2)'s number per machine: Python's os module does not wrap it, and only it sets a
+# fair thread's slice (``sched_runtime``).
 _SCHED_SETATTR = {"x86_64": 314, "aarch64": 274}
 
 
 class _SchedAttr(ctypes.Structure):
+    """Linux's ``struct sched_attr`` (include/uapi/linux/sched/types.h)."""
+
     _fields_ = [("size", ctypes.c_uint32), ("sched_policy", ctypes.c_uint32), ("sched_flags", ctypes.c_uint64),
                 ("sched_nice", ctypes.c_int32), ("sched_priority", ctypes.c_uint32),
                 ("sched_runtime", ctypes.c_uint64), ("sched_deadline", ctypes.c_uint64),
@@ -47,19 +49,18 @@ class _SchedAttr(ctypes.Structure):
 _turn_ns = 0  # set by ``request_threads_wait_for_hashing``; 0: hashing threads change nothing
 
 
-def request_threads_wait_for_hashing(turn_ms: int) -> bool:
+def request_threads_wait_for_hashing(turn_ms: int) -> None:
     """Make every thread of this process ``SCHED_BATCH`` (threads they start inherit it), and have
-    the hashing thread, when it starts, take turns of ``turn_ms``. True if the policy was set."""
+    the hashing thread, when it starts, take turns of ``turn_ms``."""
     global _turn_ns
     if turn_ms <= 0 or not hasattr(os, "SCHED_BATCH"):
-        return False
+        return
     for task in os.listdir("/proc/self/task"):
         try:
             os.sched_setscheduler(int(task), os.SCHED_BATCH, os.sched_param(0))
         except ProcessLookupError:  # a thread that ended meanwhile
             continue
     _turn_ns = turn_ms * 1_000_000
-    return True
 
 
 def hashing_thread_started() -> None:
