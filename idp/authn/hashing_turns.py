@@ -8,8 +8,9 @@ burst of sign-ins each hash was cut seven times on average (its thread's involun
 the bench), and each cut ran request code straight after a hash had swept its 19 MiB block
 through the core's caches: cold, at about twice its warm cost (bench/README.md). Here the request
 threads are ``SCHED_BATCH``, which the kernel does not let preempt on wake-up, and the hashing
-thread stays ``SCHED_OTHER`` with a time slice of ``turn_ms`` (Linux 6.12 and later honour a
-fair thread's own slice; older kernels keep their default). Requests that arrive during a hash
+thread (started by one of them, so ``SCHED_BATCH`` too at first) goes back to ``SCHED_OTHER`` with
+a time slice of ``turn_ms`` (Linux 6.12 and later honour a fair thread's own slice; older kernels
+keep their default). Requests that arrive during a hash
 then wait for the end of the hashing thread's turn and run together, one after the other, on
 caches the first of them has warmed. The kernel still shares the core fairly over time: a turn is
 how long the hashing thread keeps it once it has it, not how much of it the thread gets.
