@@ -13,6 +13,13 @@ from .forms import safe_next
 ONE_YEAR = 365 * 24 * 3600
 
 
+@bp.app_template_global()
+def language_url(code: str) -> str:
+    """The language switch's link to ``code``, back to the page it is on (a GET's own address; after a
+    form post, the home page: the post cannot be repeated)."""
+    return url_for("portal.switch_language", code=code, next=request.full_path if request.method == "GET" else None)
+
+
 @bp.get("/lang/<code>")
 def switch_language(code: str) -> Response:
     if code not in current_app.config["IDP_LOCALES"]:

@@ -12,10 +12,12 @@ from werkzeug.wrappers import Response
 from idp.authn import login
 from idp.oidc import flow, interactions
 from idp.oidc.endpoints import answer
-from idp.web import client, sso_cookie
+from idp.web import client, page_skeleton, sso_cookie
+from idp.web.form_session import csrf_token
 
 from . import bp
 from .forms import IDENTIFIER_MAX, FormError, password_field, safe_next, text_field
+from .language import language_url
 from .parked import parked_request, parked_uid
 
 
@@ -42,8 +44,14 @@ def _messages(result: login.Result) -> tuple[str, int]:
 
 
 def _form(identifier: str = "", error: str | None = None, status: int = 200) -> tuple[str, int]:
-    return render_template("portal/login.html", identifier=identifier, error=error,
-                           next=safe_next(request.values.get("next")), interaction=parked_uid()), status
+    next_, interaction = safe_next(request.values.get("next")), parked_uid()
+    if identifier or error:
+        return render_template("portal/login.html", identifier=identifier, error=error, next=next_,
+                               interaction=interaction), status
+    # The empty form, as nearly every visitor first gets it: from its skeleton, filled in.
+    return page_skeleton.render("portal/login.html", identifier="", error=None,
+                                variables={"next": next_, "interaction": interaction},
+                                functions={"csrf_token": csrf_token, "language_url": language_url}), status
 
 
 @bp.get("/login")
