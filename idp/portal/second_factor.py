@@ -23,6 +23,7 @@ from idp.storage.sessions import SsoSession
 from idp.web import client, sso_cookie
 
 from . import bp
+from .blank_forms import blank_form
 from .forms import FormError, text_field
 from .parked import parked_request, parked_uid
 
@@ -52,7 +53,9 @@ def _error(result: VerifyResult) -> tuple[str, int]:
 
 
 def _code_page(error: str | None = None, status: int = 200) -> tuple[str, int]:
-    return render_template("portal/second_factor.html", error=error, interaction=parked_uid()), status
+    if error:
+        return render_template("portal/second_factor.html", error=error, interaction=parked_uid()), status
+    return blank_form("portal/second_factor.html", {}, interaction=parked_uid()), status
 
 
 @bp.get("/login/second-factor")

@@ -12,12 +12,11 @@ from werkzeug.wrappers import Response
 from idp.authn import login
 from idp.oidc import flow, interactions
 from idp.oidc.endpoints import answer
-from idp.web import client, page_skeleton, sso_cookie
-from idp.web.form_session import csrf_token
+from idp.web import client, sso_cookie
 
 from . import bp
+from .blank_forms import blank_form
 from .forms import IDENTIFIER_MAX, FormError, password_field, safe_next, text_field
-from .language import language_url
 from .parked import parked_request, parked_uid
 
 
@@ -48,10 +47,7 @@ def _form(identifier: str = "", error: str | None = None, status: int = 200) -> 
     if identifier or error:
         return render_template("portal/login.html", identifier=identifier, error=error, next=next_,
                                interaction=interaction), status
-    # The empty form, as nearly every visitor first gets it: from its skeleton, filled in.
-    return page_skeleton.render("portal/login.html", identifier="", error=None,
-                                variables={"next": next_, "interaction": interaction},
-                                functions={"csrf_token": csrf_token, "language_url": language_url}), status
+    return blank_form("portal/login.html", {"identifier": ""}, next=next_, interaction=interaction), status
 
 
 @bp.get("/login")

@@ -1,5 +1,6 @@
-"""The sign-in form from its skeleton (``idp.web.page_skeleton``) is the same text as the full
-render of its template, whatever the request's values: the holes are escaped as Jinja escapes them."""
+"""The sign-in and second-factor forms from their skeletons (``idp.web.page_skeleton``, through
+``idp.portal.blank_forms``) are the same text as the full render of their templates, whatever the
+request's values: the holes are escaped as Jinja escapes them."""
 
 from __future__ import annotations
 
@@ -10,18 +11,15 @@ from flask import Flask, render_template
 from flask.testing import FlaskClient
 
 from idp import i18n
-from idp.portal.language import language_url
+from idp.portal.blank_forms import blank_form
 from idp.web import page_skeleton
-from idp.web.form_session import csrf_token
 
 HOSTILE = "/x?a=\"><script>alert('1')</script>&b=<&c=\x00csrf_token\x00"
 
 
 def _both(next_: str | None, interaction: str | None) -> tuple[str, str]:
     """The sign-in form from its skeleton and from a full render, in the same request."""
-    from_skeleton = page_skeleton.render("portal/login.html", identifier="", error=None,
-                                         variables={"next": next_, "interaction": interaction},
-                                         functions={"csrf_token": csrf_token, "language_url": language_url})
+    from_skeleton = blank_form("portal/login.html", {"identifier": ""}, next=next_, interaction=interaction)
     full = render_template("portal/login.html", identifier="", error=None, next=next_, interaction=interaction)
     return from_skeleton, full
 
@@ -39,6 +37,15 @@ def test_the_skeleton_gives_the_full_renders_text(app: Flask, language: str, nex
             assert from_skeleton == full
         assert f'<html lang="{language}"' in full
         assert "<script>" not in full
+
+
+@pytest.mark.parametrize("interaction", [None, "\"'><b>&amp;"])
+def test_the_second_factor_page_too(app: Flask, interaction: str | None) -> None:
+    with app.app_context(), app.test_request_context("/login/second-factor?x=\"><i>"):
+        for _ in range(2):
+            from_skeleton = blank_form("portal/second_factor.html", {}, interaction=interaction)
+            assert from_skeleton == render_template("portal/second_factor.html", error=None, interaction=interaction)
+        assert "<b>" not in from_skeleton and "<i>" not in from_skeleton
 
 
 def test_one_skeleton_per_language_and_variables_present(app: Flask) -> None:
