@@ -12,7 +12,7 @@ from pathlib import Path
 
 from babel import Locale
 from babel.support import NullTranslations
-from flask import Flask, current_app, request
+from flask import Flask, Request, current_app, request
 from flask_babel import Babel, format_datetime, get_locale, get_translations
 from jinja2 import pass_context
 from jinja2.runtime import Context
@@ -37,8 +37,14 @@ _LOCALES: dict[str, Locale] = {}
 
 
 def select_locale() -> Locale:
+    return locale_of(request)
+
+
+def locale_of(page_request: Request) -> Locale:
+    """The language of ``page_request``'s page; the sign-in page answered past Flask's request cycle
+    (``idp.portal.signin.early_login_page``) asks it of its own request object."""
     # Query string only: reading a form body here would re-raise a body error inside the error page.
-    code = (supported(request.args.get("ui_locales")) or supported(request.cookies.get(LANG_COOKIE))
+    code = (supported(page_request.args.get("ui_locales")) or supported(page_request.cookies.get(LANG_COOKIE))
             or current_app.config["IDP_DEFAULT_LOCALE"])
     locale = _LOCALES.get(code)
     if locale is None:

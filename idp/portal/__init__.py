@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
+from idp.web import prebuilt
+
 bp = Blueprint("portal", __name__)
 
 
@@ -11,3 +13,4 @@ def init_app(app: Flask) -> None:
     from . import account, interaction, language, second_factor, signin, signout, two_step  # noqa: F401  (the modules add their routes to bp)
 
     app.register_blueprint(bp)
+    prebuilt.page(app, "/login", signin.early_login_page)

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from idp.web import page_skeleton
-from idp.web.form_session import csrf_token
+from flask import Flask, Request
+from flask.sessions import SessionMixin
+from werkzeug.routing import MapAdapter
 
-from .language import language_url
+from idp import i18n
+from idp.web import page_skeleton
+from idp.web.form_session import csrf_token, csrf_token_of
+
+from .language import language_url, language_url_of
 
 _FUNCTIONS = {"csrf_token": csrf_token, "language_url": language_url}
 
@@ -22,3 +27,17 @@ def blank_form(template_name: str, fixed: dict[str, Any], **carried: str | None)
     """``template_name`` with ``error`` None, ``fixed`` (the same at every call) and the ``carried``
     values (None: not carried, left out of the page by the template)."""
     return page_skeleton.render(template_name, variables=carried, functions=_FUNCTIONS, error=None, **fixed)
+
+
+def kept_blank_form(app: Flask, page_request: Request, form_session: SessionMixin, template_name: str,
+                    **carried: str | None) -> str | None:
+    """``blank_form`` for a page answered past Flask's request cycle, from its own request object
+    and form session (which gets the CSRF token's secret if it has none); None if no page has been
+    rendered from this skeleton yet (only a view can)."""
+    skeleton = page_skeleton.kept(template_name, str(i18n.locale_of(page_request)), carried)
+    if skeleton is None:
+        return None
+    token = csrf_token_of(app, form_session)
+    urls: MapAdapter = app.create_url_adapter(page_request)  # type: ignore[assignment]  # a request's: never None
+    return skeleton.fill(carried, {"csrf_token": lambda: token,
+                                   "language_url": lambda code: language_url_of(urls, page_request, code)})

@@ -7,24 +7,37 @@ the application all need it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import request
 
 from idp.oidc import flow
 from idp.storage import reading
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 _KEY = "dangnhap.parked_interaction"
 
 
 def parked_request() -> flow.Parked | None:
     """The live parked request this page serves; None when there is none, or it expired."""
-    if _KEY not in request.environ:
-        uid = request.values.get("interaction")
+    return parked_in(request.environ, request.values.get("interaction"))
+
+
+def parked_in(environ: WSGIEnvironment, uid: str | None) -> flow.Parked | None:
+    """``parked_request`` of the request ``environ`` naming ``uid``; in an app context, so also for
+    the sign-in page answered past Flask's request cycle (``idp.portal.signin.early_login_page``)."""
+    if _KEY not in environ:
         with reading():  # only read here: the page's steps write in transactions of their own
-            request.environ[_KEY] = flow.parked(uid) if uid else None
-    return request.environ[_KEY]
+            environ[_KEY] = flow.parked(uid) if uid else None
+    return environ[_KEY]  # type: ignore[no-any-return]
 
 
 def parked_uid() -> str | None:
     """The public id of that request, to carry to the next page."""
-    found = parked_request()
+    return uid_of(parked_request())
+
+
+def uid_of(found: flow.Parked | None) -> str | None:
     return found[0].uid if found is not None else None

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-from flask import make_response, redirect, render_template, request, session, url_for
+from flask import Flask, Request, current_app, make_response, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from werkzeug.wrappers import Response
@@ -12,12 +13,17 @@ from werkzeug.wrappers import Response
 from idp.authn import login
 from idp.oidc import flow, interactions
 from idp.oidc.endpoints import answer
-from idp.web import client, sso_cookie
+from idp.web import client, prebuilt, sso_cookie
 
 from . import bp
-from .blank_forms import blank_form
+from .blank_forms import blank_form, kept_blank_form
 from .forms import IDENTIFIER_MAX, FormError, password_field, safe_next, text_field
-from .parked import parked_request, parked_uid
+from .parked import parked_in, parked_request, parked_uid, uid_of
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+_PAGE = "portal/login.html"
 
 
 def _throttle_message(result: login.Result) -> str:
@@ -45,9 +51,9 @@ def _messages(result: login.Result) -> tuple[str, int]:
 def _form(identifier: str = "", error: str | None = None, status: int = 200) -> tuple[str, int]:
     next_, interaction = safe_next(request.values.get("next")), parked_uid()
     if identifier or error:
-        return render_template("portal/login.html", identifier=identifier, error=error, next=next_,
+        return render_template(_PAGE, identifier=identifier, error=error, next=next_,
                                interaction=interaction), status
-    return blank_form("portal/login.html", {"identifier": ""}, next=next_, interaction=interaction), status
+    return blank_form(_PAGE, {"identifier": ""}, next=next_, interaction=interaction), status
 
 
 @bp.get("/login")
@@ -55,7 +61,38 @@ def login_page() -> Response | tuple[str, int]:
     # Signed-in visitors skip the form, unless an application asked for a fresh sign-in.
     if sso_cookie.current() is not None and parked_request() is None:
         return redirect(safe_next(request.args.get("next")) or url_for("portal.account"))
-    return _form(identifier=request.args.get("login_hint", "")[:IDENTIFIER_MAX])
+    return _form(identifier=_login_hint(request))
+
+
+def _login_hint(page_request: Request) -> str:
+    return page_request.args.get("login_hint", "")[:IDENTIFIER_MAX]
+
+
+def early_login_page(environ: WSGIEnvironment) -> prebuilt.Page | None:
+    """GET /login answered past Flask's request cycle (``idp.web.prebuilt``) for a visitor without an
+    SSO cookie, the blank form as ``login_page`` renders it; None leaves the request to the view.
+
+    Every sign-in starts here, and on the one core a worker has, Flask's cycle (request and response
+    objects, routing, hooks, the context locals) was half of this page's cost besides the template
+    (bench/README.md). The page is the view's: the same skeleton, filled with the same values; the
+    form session is opened and saved by Flask's own session interface, so its cookie is the one Flask
+    would set. Whatever else (a signed-in visitor, a ``login_hint``) is the view's.
+    """
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    page_request = app.request_class(environ)
+    if _login_hint(page_request) or sso_cookie.cookie_name() in page_request.cookies:
+        return None
+    form_session = app.session_interface.open_session(app, page_request)
+    if form_session is None:  # no secret key: the view answers as Flask does
+        return None
+    interaction = uid_of(parked_in(environ, page_request.args.get("interaction")))
+    page = kept_blank_form(app, page_request, form_session, _PAGE,
+                           next=safe_next(page_request.args.get("next")), interaction=interaction)
+    if page is None:
+        return None
+    response = app.response_class()
+    app.session_interface.save_session(app, form_session, response)
+    return prebuilt.Page(page.encode(), response.headers.getlist("Set-Cookie"))
 
 
 @bp.post("/login")

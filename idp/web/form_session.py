@@ -17,7 +17,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from flask import Flask, Request, current_app, g, session
-from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from itsdangerous import Serializer, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_encode
 
@@ -76,14 +76,20 @@ def csrf_token() -> str:
     per request, the session's secret signed with the same key and salt, which its check reads)."""
     token = g.get(_CSRF_FIELD)
     if token is None:
-        app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-        key = app.config.get("WTF_CSRF_SECRET_KEY") or app.secret_key
-        serializer = _kept(app, _CSRF_EXTENSION, key, lambda: UncompressedSerializer(key, salt=_CSRF_SALT))
-        if not isinstance(session.get(_CSRF_FIELD), str):
-            session[_CSRF_FIELD] = secrets.token_hex(20)
-        token = serializer.dumps(session[_CSRF_FIELD])
+        token = csrf_token_of(current_app._get_current_object(), session)  # type: ignore[attr-defined]
         setattr(g, _CSRF_FIELD, token)
     return token  # type: ignore[no-any-return]
+
+
+def csrf_token_of(app: Flask, form_session: SessionMixin) -> str:
+    """A new signed CSRF token of ``form_session``, whose secret is made if it has none yet; what
+    ``csrf_token`` gives the request's pages, and the sign-in page answered past Flask's request
+    cycle (``idp.portal.signin.early_login_page``) gives its own."""
+    key = app.config.get("WTF_CSRF_SECRET_KEY") or app.secret_key
+    serializer = _kept(app, _CSRF_EXTENSION, key, lambda: UncompressedSerializer(key, salt=_CSRF_SALT))
+    if not isinstance(form_session.get(_CSRF_FIELD), str):
+        form_session[_CSRF_FIELD] = secrets.token_hex(20)
+    return serializer.dumps(form_session[_CSRF_FIELD])  # type: ignore[no-any-return]
 
 
 _CSRF_CONTEXT = {_CSRF_FIELD: csrf_token}

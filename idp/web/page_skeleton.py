@@ -66,14 +66,33 @@ def render(template_name: str, *, variables: Mapping[str, str | None],
     ``functions``, from the skeleton kept for the request's language and the variables present
     (not None). ``fixed`` must be the same at every call: it is rendered into the skeleton."""
     template: Template = current_app.jinja_env.get_template(template_name)
-    present = frozenset(name for name, value in variables.items() if value is not None)
-    key = (template_name, str(get_locale()), present)
-    kept: dict[tuple[str, str, frozenset[str]], tuple[Template, Skeleton]] = (
-        current_app.extensions.setdefault(_EXTENSION, {}))
-    found = kept.get(key)
+    key = _key(template_name, str(get_locale()), variables)
+    found = _kept_skeletons().get(key)
     if found is None or found[0] is not template:
-        marked = {name: _marker(name) if name in present else None for name in variables}
+        marked = {name: _marker(name) if name in key[2] else None for name in variables}
         skeleton = Skeleton(render_template(template, **fixed, **marked,
                                             **{name: _marking(name) for name in functions}))
-        found = kept[key] = (template, skeleton)
+        found = _kept_skeletons()[key] = (template, skeleton)
     return found[1].fill(variables, functions)
+
+
+def kept(template_name: str, locale: str, variables: Mapping[str, str | None]) -> Skeleton | None:
+    """The skeleton ``render`` has made of ``template_name`` in ``locale`` for the variables present
+    in ``variables``, if it has and the template has not been reloaded since: for a page answered
+    past Flask's request cycle (``idp.portal.signin.early_login_page``), which has no request context to render
+    one in (the view renders the first)."""
+    found = _kept_skeletons().get(_key(template_name, locale, variables))
+    if found is None or found[0] is not current_app.jinja_env.get_template(template_name):
+        return None
+    return found[1]
+
+
+_Key = tuple[str, str, frozenset[str]]
+
+
+def _key(template_name: str, locale: str, variables: Mapping[str, str | None]) -> _Key:
+    return template_name, locale, frozenset(name for name, value in variables.items() if value is not None)
+
+
+def _kept_skeletons() -> dict[_Key, tuple[Template, Skeleton]]:
+    return current_app.extensions.setdefault(_EXTENSION, {})  # type: ignore[no-any-return]

@@ -25,14 +25,19 @@ the body with ``body_of``, which leaves it in place for the view.
 Redirects (``redirect``) are the same again for a GET with a query string whose answer is a 302 to a
 place that differs per request (the authorization endpoint's code for the client): the headers are
 those of the view's first 302 without a body, the Location the function's.
+
+Pages (``page``) are the same again for a GET, with or without a query string, whose 200 is a page
+that may set cookies (the sign-in page, with the form session's cookie): the headers are those of the
+view's first 200 that set a cookie, without its cookies and its length; the body and the cookies
+(none or more ``Set-Cookie`` values) are the function's, the cookies put where the view put its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from io import BytesIO
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from flask import Flask, current_app
 
@@ -44,6 +49,14 @@ EXTENSION = "dangnhap.prebuilt"
 MAX_ANSWERED_BODY = 16 * 1024
 
 _T = TypeVar("_T")
+_COOKIE = "set-cookie"
+
+
+class Page(NamedTuple):
+    """A page's body and the ``Set-Cookie`` values sent with it."""
+
+    body: bytes
+    cookies: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -51,21 +64,32 @@ class _Kept:
     status: str
     headers: tuple[tuple[str, str], ...]
     body: bytes
-    at: int = 0  # for an answer and a redirect: where their own header goes among the headers (taken out)
+    at: int = 0  # for an answer, a redirect and a page: where their own header goes among the headers (taken out)
+    cookies_at: int = 0  # for a page: where its cookies go among the headers (taken out)
 
-    def headers_with(self, name: str, value: str) -> list[tuple[str, str]]:
+    def headers_with(self, name: str, value: str, cookies: Sequence[str] = ()) -> list[tuple[str, str]]:
         headers = list(self.headers)
+        if cookies:
+            headers[self.cookies_at:self.cookies_at] = [("Set-Cookie", cookie) for cookie in cookies]
         headers.insert(self.at, (name, value))
         return headers
 
     @classmethod
-    def without(cls, name: str, status: str, headers: list[tuple[str, str]]) -> _Kept | None:
-        """The response's status and headers with its header ``name`` taken out (None if it has none)."""
+    def without(cls, name: str, status: str, headers: list[tuple[str, str]], *, cookies: bool = False) -> _Kept | None:
+        """The response's status and headers with its header ``name`` taken out (None if it has
+        none), and with ``cookies`` its cookies too (None if it set none)."""
+        cookies_at = 0
+        if cookies:
+            names = [header.lower() for header, _ in headers]
+            if _COOKIE not in names:
+                return None
+            cookies_at = names.index(_COOKIE)
+            headers = [header for header in headers if header[0].lower() != _COOKIE]
         names = [header.lower() for header, _ in headers]
         if name not in names:
             return None
         at = names.index(name)
-        return cls(status, (*headers[:at], *headers[at + 1:]), b"", at)
+        return cls(status, (*headers[:at], *headers[at + 1:]), b"", at, cookies_at - (at < cookies_at))
 
 
 class PrebuiltResponses:
@@ -78,6 +102,7 @@ class PrebuiltResponses:
         self._documents: dict[str, Callable[[], bytes]] = {}
         self._answers: dict[tuple[str, str], Callable[[WSGIEnvironment], bytes | None]] = {}
         self._redirects: dict[str, Callable[[WSGIEnvironment], str | None]] = {}
+        self._pages: dict[str, Callable[[WSGIEnvironment], Page | None]] = {}
         self._kept: dict[tuple[str, str], _Kept] = {}  # by method and path
 
     def serve(self, path: str, document: Callable[[], bytes]) -> None:
@@ -94,6 +119,11 @@ class PrebuiltResponses:
         Location ``locate(environ)`` returns (in an app context), unless it returns None."""
         self._redirects[path] = locate
 
+    def page(self, path: str, produce: Callable[[WSGIEnvironment], Page | None]) -> None:
+        """Answer GET ``path`` with the view's kept headers of a 200 page and the body and cookies
+        ``produce(environ)`` returns (in an app context), unless it returns None."""
+        self._pages[path] = produce
+
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         key = (environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""))
         locate = self._redirects.get(key[1]) if key[0] == "GET" else None
@@ -103,6 +133,13 @@ class PrebuiltResponses:
                 start_response(kept.status, kept.headers_with("Location", location))
                 return [b""]
             return self._answer_and_keep(key, environ, start_response, keep=self._keep_redirect)
+        produce = self._pages.get(key[1]) if key[0] == "GET" else None
+        if produce is not None:
+            kept = self._kept.get(key)
+            if kept is not None and (page := self._asked(lambda: produce(environ))) is not None:
+                start_response(kept.status, kept.headers_with("Content-Length", str(len(page.body)), page.cookies))
+                return [page.body]
+            return self._answer_and_keep(key, environ, start_response, keep=self._keep_page)
         if environ.get("QUERY_STRING"):
             return self._wsgi_app(environ, start_response)
         document = self._documents.get(key[1]) if key[0] == "GET" else None
@@ -130,8 +167,7 @@ class PrebuiltResponses:
 
     def _answer_and_keep(self, key: tuple[str, str], environ: WSGIEnvironment, start_response: StartResponse, *,
                          keep: Callable[[str, list[tuple[str, str]], bytes], _Kept | None]) -> Iterable[bytes]:
-        """The view's response; what ``keep`` makes of it, if anything, is kept for the next requests.
-        Never a response that sets a cookie."""
+        """The view's response; what ``keep`` makes of it, if anything, is kept for the next requests."""
         started: list[Any] = []
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -146,24 +182,37 @@ class PrebuiltResponses:
             if close is not None:
                 close()
         status, headers = started
-        if all(name.lower() != "set-cookie" for name, _ in headers) and (kept := keep(status, headers, body)):
+        if kept := keep(status, headers, body):
             self._kept[key] = kept
         return [body]
 
     @staticmethod
     def _keep_whole(status: str, headers: list[tuple[str, str]], body: bytes) -> _Kept | None:
-        """A document's 200, whole."""
-        return _Kept(status, tuple(headers), body) if status.startswith("200 ") else None
+        """A document's 200, whole, if it sets no cookie."""
+        return _Kept(status, tuple(headers), body) if status.startswith("200 ") and _no_cookie(headers) else None
 
     @staticmethod
     def _keep_answer(status: str, headers: list[tuple[str, str]], body: bytes) -> _Kept | None:
-        """An answer's 200 without its body (no one's claims) and its length (the next body has its own)."""
-        return _Kept.without("content-length", status, headers) if status.startswith("200 ") else None
+        """An answer's 200 that sets no cookie, without its body (no one's claims) and its length (the
+        next body has its own)."""
+        return _Kept.without("content-length", status, headers) if status.startswith("200 ") and _no_cookie(
+            headers) else None
 
     @staticmethod
     def _keep_redirect(status: str, headers: list[tuple[str, str]], body: bytes) -> _Kept | None:
-        """A 302 without a body, without its Location (the next one goes elsewhere)."""
-        return _Kept.without("location", status, headers) if status.startswith("302 ") and not body else None
+        """A 302 without a body that sets no cookie, without its Location (the next one goes elsewhere)."""
+        return _Kept.without("location", status, headers) if (
+            status.startswith("302 ") and not body and _no_cookie(headers)) else None
+
+    @staticmethod
+    def _keep_page(status: str, headers: list[tuple[str, str]], body: bytes) -> _Kept | None:
+        """A page's 200 that sets a cookie, without its length and its cookies (the next visitor's are
+        their own), so that where the cookies go is known."""
+        return _Kept.without("content-length", status, headers, cookies=True) if status.startswith("200 ") else None
+
+
+def _no_cookie(headers: list[tuple[str, str]]) -> bool:
+    return all(name.lower() != _COOKIE for name, _ in headers)
 
 
 def serve(app: Flask, path: str, document: Callable[[], bytes]) -> None:
@@ -179,6 +228,12 @@ def answer(app: Flask, method: str, path: str, respond: Callable[[WSGIEnvironmen
 def redirect(app: Flask, path: str, locate: Callable[[WSGIEnvironment], str | None]) -> None:
     """Answer GET ``path`` with the view's kept 302 headers and ``locate(environ)``'s Location (see the module)."""
     app.extensions[EXTENSION].redirect(path, locate)
+
+
+def page(app: Flask, path: str, produce: Callable[[WSGIEnvironment], Page | None]) -> None:
+    """Answer GET ``path`` with the view's kept headers of a 200 page and ``produce(environ)``'s body
+    and cookies (see the module)."""
+    app.extensions[EXTENSION].page(path, produce)
 
 
 def body_of(environ: WSGIEnvironment) -> bytes | None:
