@@ -4,15 +4,18 @@ Every portal sends a signed-in person here on its first page, and the answer is 
 the SSO session at once: a redirect. Flask's request cycle (request and response objects, routing,
 hooks, werkzeug's redirect with its body and its IRI conversions) was ≈ 40% of such a request's
 cost in process (bench/README.md). The decision itself is the view's (``flow.authorize``, with the
-same parameters and SSO session); only a redirect to the client in the query response mode is
-answered here. Any other decision (an error page, the person's interaction, form_post) is left in the
-environ for the view, which answers it without deciding again: what was written (an interaction, a
-code) is written once.
+same parameters and SSO session); a redirect to the client in the query response mode is answered
+here, and so is a redirect to the page where the person acts (the sign-in form that starts every
+new visitor's sign-in): both are the view's bodiless 302, whose headers are the same. Any other
+decision (an error page, form_post) is left in the environ for the view, which answers it without
+deciding again: what was written (an interaction, a code) is written once.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from flask import Flask, current_app
 
 from idp.web import app_request, sso_cookie
 
@@ -26,10 +29,16 @@ _DECIDED = "dangnhap.authorization_decision"
 
 def location_for_get(environ: WSGIEnvironment) -> str | None:
     """Where to redirect the browser when the decision is an answer to the client in the query
-    response mode (a code, or an error); else None, the decision kept for the view (``decided``)."""
+    response mode (a code, or an error) or the person's interaction; else None, the decision kept
+    for the view (``decided``)."""
     decision = flow.authorize(app_request.query_of(environ), sso_cookie.record_in(environ))
     if isinstance(decision, flow.ToClient) and decision.response_mode == "query":
         return responses.query_location(decision.redirect_uri, decision.state, decision.params)
+    if isinstance(decision, flow.Interact):
+        app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+        return responses.interaction_page(decision.uid, decision.prompt, login_hint=decision.login_hint,
+                                          ui_locales=decision.ui_locales,
+                                          urls=app.create_url_adapter(app.request_class(environ)))
     environ[_DECIDED] = decision
     return None
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import OAuth2Error
-from flask import Blueprint, Response, jsonify, render_template, request, url_for
+from flask import Blueprint, Response, jsonify, render_template, request
 from werkzeug.datastructures import MultiDict
 
 from idp.storage import writing
 from idp.web import prebuilt, sso_cookie
 
-from . import discovery, early_authorization, flow, keys, prompt_policy, server
+from . import discovery, early_authorization, flow, keys, server
 from . import userinfo as userinfo_answer
-from .responses import redirect, to_client
+from .responses import interaction_page, redirect, to_client
 
 bp = Blueprint("oidc", __name__)
 bp.register_error_handler(OAuth2Error, server.answer_error)
@@ -20,20 +20,6 @@ bp.register_error_handler(OAuth2Error, server.answer_error)
 
 def _params() -> MultiDict[str, str]:
     return request.args if request.method == "GET" else request.form
-
-
-def interaction_page(uid: str, prompt: str, *, login_hint: str | None, ui_locales: str | None) -> str:
-    """The portal page where the person acts on the parked request ``uid``.
-
-    A sign-in or a second factor goes straight to its form, as Keycloak's and node-oidc-provider's
-    authorization endpoints do: every sign-in then costs the browser one round trip fewer than a
-    detour through /interaction. Choosing an account and consenting are the interaction's own pages.
-    """
-    if prompt == prompt_policy.LOGIN:
-        return url_for("portal.login_page", interaction=uid, login_hint=login_hint, ui_locales=ui_locales)
-    if prompt == prompt_policy.SECOND_FACTOR:
-        return url_for("portal.second_factor_page", interaction=uid, ui_locales=ui_locales)
-    return url_for("portal.interaction", uid=uid, ui_locales=ui_locales)
 
 
 def answer(decision: flow.Decision) -> Response | tuple[str, int]:

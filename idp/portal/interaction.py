@@ -11,7 +11,8 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
 from idp.oidc import flow, interactions, prompt_policy
-from idp.oidc.endpoints import answer, interaction_page
+from idp.oidc.endpoints import answer
+from idp.oidc.responses import interaction_page
 from idp.web import sso_cookie
 
 from . import bp

@@ -17,6 +17,7 @@ from tests.helpers.oidc import (
     asks_to_sign_in,
     authorize_params,
     exchange,
+    interaction_uid,
     redirect_params,
     register_client,
 )
@@ -70,15 +71,28 @@ def test_errors_for_the_client_are_answered_past_flask_and_audited_once(
     assert len(audit_events.recent(event="authorization.refused")) == 2
 
 
-def test_an_interaction_is_started_once_and_the_view_sends_the_browser_to_it(
+def test_an_interaction_is_started_once_and_the_browser_sent_to_it_past_flask(
         kept: list[str], app: Flask, rp) -> None:  # type: ignore[no-untyped-def]
     stranger = app.test_client()
     before = _count(Interaction)
-    response = _authorize(stranger, rp, login_hint="an@example.vn")
+    response = _authorize(stranger, rp, login_hint="an@example.vn", ui_locales="en")
     assert asks_to_sign_in(response) and response.data == b""
-    assert kept == ["/authorize"]  # answered by the view...
-    assert _count(Interaction) == before + 1  # ...from the decision taken before it: one interaction
-    assert 'value="an@example.vn"' in stranger.get(response.headers["Location"]).get_data(as_text=True)
+    assert kept == []  # never reached Flask...
+    assert _count(Interaction) == before + 1  # ...and started one interaction
+    page = stranger.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'value="an@example.vn"' in page and '<html lang="en"' in page
+
+
+def test_the_redirect_to_the_sign_in_form_is_the_views_own(app: Flask, rp, through_flask: list[str]) -> None:  # type: ignore[no-untyped-def]
+    by_view = _authorize(app.test_client(), rp, login_hint="an@example.vn")
+    early = _authorize(app.test_client(), rp, login_hint="an@example.vn")
+    assert through_flask == ["/authorize"]  # the first kept the view's headers, the second was answered past Flask
+    assert early.status == by_view.status == "302 FOUND" and early.data == by_view.data == b""
+    assert [pair for pair in early.headers.to_wsgi_list() if pair[0] != "Location"] == \
+        [pair for pair in by_view.headers.to_wsgi_list() if pair[0] != "Location"]
+    locations = [response.headers["Location"] for response in (by_view, early)]
+    assert [location.replace(interaction_uid(location), "UID") for location in locations] == \
+        ["/login?interaction=UID&login_hint=an@example.vn"] * 2
 
 
 def test_form_post_is_the_views_page_with_the_one_code_issued(
@@ -102,7 +116,7 @@ def test_a_session_owing_its_second_factor_gets_no_code(kept: list[str], app: Fl
     assert sign_in(browser, person.id_number, person.password).status_code == 302  # the password only
     response = _authorize(browser, rp)
     assert asks_to_sign_in(response)  # as the view decides: the session is not complete yet
-    assert kept[-1] == "/authorize" and kept.count("/authorize") == 1
+    assert "/authorize" not in kept  # and sent there past Flask
 
 
 def test_an_iri_redirect_uri_is_sent_as_werkzeug_sends_it(signed_in: FlaskClient, through_flask: list[str]) -> None:
