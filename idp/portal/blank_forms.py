@@ -8,7 +8,7 @@ sign-in with a code; a page showing an error, or a value typed in, is rendered i
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, Request
 from flask.sessions import SessionMixin
@@ -38,6 +38,6 @@ def kept_blank_form(app: Flask, page_request: Request, form_session: SessionMixi
     if skeleton is None:
         return None
     token = csrf_token_of(app, form_session)
-    urls: MapAdapter = app.create_url_adapter(page_request)  # type: ignore[assignment]  # a request's: never None
+    urls = cast(MapAdapter, app.create_url_adapter(page_request))  # a request's: never None
     return skeleton.fill(carried, {"csrf_token": lambda: token,
                                    "language_url": lambda code: language_url_of(urls, page_request, code)})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from flask import Request, abort, current_app, redirect, request, url_for
 from flask.globals import request_ctx
 from werkzeug.routing import MapAdapter
@@ -19,12 +21,13 @@ ONE_YEAR = 365 * 24 * 3600
 def language_url(code: str) -> str:
     """The language switch's link to ``code``, back to the page it is on (a GET's own address; after a
     form post, the home page: the post cannot be repeated)."""
-    return language_url_of(request_ctx.url_adapter, request, code)  # type: ignore[arg-type]
+    return language_url_of(cast(MapAdapter, request_ctx.url_adapter), request, code)  # a request's: never None
 
 
 def language_url_of(urls: MapAdapter, page_request: Request, code: str) -> str:
     """``language_url`` of ``page_request`` with the URL adapter bound to it (what ``url_for`` builds
-    with): the sign-in page answered past Flask's request cycle (``idp.portal.signin.early_login_page``) has its own."""
+    with): the sign-in page answered past Flask's request cycle
+    (``idp.portal.signin.early_login_page``) has its own."""
     return urls.build("portal.switch_language",
                       {"code": code, "next": page_request.full_path if page_request.method == "GET" else None})
 
