@@ -22,7 +22,9 @@ _KEY = "dangnhap.parked_interaction"
 
 def parked_request() -> flow.Parked | None:
     """The live parked request this page serves; None when there is none, or it expired."""
-    return parked_in(request.environ, request.values.get("interaction"))
+    environ = request.environ
+    # Looked up once: the form's value is only read the first time.
+    return environ[_KEY] if _KEY in environ else parked_in(environ, request.values.get("interaction"))  # type: ignore[no-any-return]
 
 
 def parked_in(environ: WSGIEnvironment, uid: str | None) -> flow.Parked | None:

@@ -65,22 +65,23 @@ def render(template_name: str, *, variables: Mapping[str, str | None],
     """``template_name`` as ``render_template`` would render it with ``fixed``, ``variables`` and
     ``functions``, from the skeleton kept for the request's language and the variables present
     (not None). ``fixed`` must be the same at every call: it is rendered into the skeleton."""
-    template: Template = current_app.jinja_env.get_template(template_name)
-    key = _key(template_name, str(get_locale()), variables)
-    found = _kept_skeletons().get(key)
-    if found is None or found[0] is not template:
+    locale = str(get_locale())
+    skeleton = kept(template_name, locale, variables)
+    if skeleton is None:
+        template: Template = current_app.jinja_env.get_template(template_name)
+        key = _key(template_name, locale, variables)
         marked = {name: _marker(name) if name in key[2] else None for name in variables}
         skeleton = Skeleton(render_template(template, **fixed, **marked,
                                             **{name: _marking(name) for name in functions}))
-        found = _kept_skeletons()[key] = (template, skeleton)
-    return found[1].fill(variables, functions)
+        _kept_skeletons()[key] = (template, skeleton)
+    return skeleton.fill(variables, functions)
 
 
 def kept(template_name: str, locale: str, variables: Mapping[str, str | None]) -> Skeleton | None:
     """The skeleton ``render`` has made of ``template_name`` in ``locale`` for the variables present
-    in ``variables``, if it has and the template has not been reloaded since: for a page answered
-    past Flask's request cycle (``idp.portal.signin.early_login_page``), which has no request context to render
-    one in (the view renders the first)."""
+    in ``variables``, if it has and the template has not been reloaded since. A page answered past
+    Flask's request cycle (``idp.portal.signin.early_login_page``) has no request context to render
+    one in: the view renders the first."""
     found = _kept_skeletons().get(_key(template_name, locale, variables))
     if found is None or found[0] is not current_app.jinja_env.get_template(template_name):
         return None
