@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flask import Flask, current_app
+from flask import current_app
 
 from idp.web import app_request, sso_cookie
 
@@ -32,15 +32,10 @@ def location_for_get(environ: WSGIEnvironment) -> str | None:
     response mode (a code, or an error) or the person's interaction; else None, the decision kept
     for the view (``decided``)."""
     decision = flow.authorize(app_request.query_of(environ), sso_cookie.record_in(environ))
-    if isinstance(decision, flow.ToClient) and decision.response_mode == "query":
-        return responses.query_location(decision.redirect_uri, decision.state, decision.params)
-    if isinstance(decision, flow.Interact):
-        app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-        return responses.interaction_page(decision.uid, decision.prompt, login_hint=decision.login_hint,
-                                          ui_locales=decision.ui_locales,
-                                          urls=app.create_url_adapter(app.request_class(environ)))
-    environ[_DECIDED] = decision
-    return None
+    location = responses.location_of(decision, lambda: app_request.url_adapter_of(current_app.request_class(environ)))
+    if location is None:
+        environ[_DECIDED] = decision
+    return location
 
 
 def decided(environ: WSGIEnvironment) -> flow.Decision | None:

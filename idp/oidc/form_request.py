@@ -27,7 +27,7 @@ from idp.web import prebuilt
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
-FORM_TYPE = "application/x-www-form-urlencoded"
+FORM_TYPE = prebuilt.FORM_TYPE
 _READ_EARLY = "dangnhap.form_parameters"
 
 
@@ -45,9 +45,7 @@ def read_early(environ: WSGIEnvironment) -> list[tuple[str, str]] | None:
     and kept in the environ: when the view answers after all (a code exchange at /token), its request
     takes them from there instead of reading and parsing the body again. None for another content
     type, or a body ``prebuilt.body_of`` leaves to the view (its length unknown, or too long)."""
-    if environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() != FORM_TYPE:
-        return None
-    body = prebuilt.body_of(environ)
+    body = prebuilt.form_body_of(environ)
     if body is None:
         return None
     pairs = environ[_READ_EARLY] = parameters_of(body)

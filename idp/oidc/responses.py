@@ -11,6 +11,7 @@ repeating the URL) would cost each SSO authorization its building for nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from typing import cast
 from urllib.parse import urlencode, urlsplit
@@ -22,7 +23,7 @@ from werkzeug.urls import iri_to_uri
 
 from idp.web.security_headers import CSP
 
-from . import prompt_policy
+from . import flow, prompt_policy
 
 
 def _values(state: str | None, params: dict[str, str]) -> dict[str, str]:
@@ -79,3 +80,16 @@ def interaction_page(uid: str, prompt: str, *, login_hint: str | None, ui_locale
     if prompt == prompt_policy.SECOND_FACTOR:
         return urls.build("portal.second_factor_page", {"interaction": uid, "ui_locales": ui_locales})
     return urls.build("portal.interaction", {"uid": uid, "ui_locales": ui_locales})
+
+
+def location_of(decision: flow.Decision, urls: Callable[[], MapAdapter]) -> str | None:
+    """Where the view's bodiless 302 for ``decision`` sends the browser, for an answer sent past
+    Flask's request cycle: the client's redirect URI in the query response mode (a code, or an error)
+    or the page where the person acts (built with the request's URL adapter, which ``urls`` makes only
+    then); None for what the view answers with a page (an error page, form_post)."""
+    if isinstance(decision, flow.ToClient) and decision.response_mode == "query":
+        return query_location(decision.redirect_uri, decision.state, decision.params)
+    if isinstance(decision, flow.Interact):
+        return interaction_page(decision.uid, decision.prompt, login_hint=decision.login_hint,
+                                ui_locales=decision.ui_locales, urls=urls())
+    return None

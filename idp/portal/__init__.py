@@ -14,3 +14,4 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(bp)
     prebuilt.page(app, "/login", signin.early_login_page)
+    prebuilt.move(app, "/login", signin.early_sign_in)

@@ -8,14 +8,13 @@ sign-in with a code; a page showing an error, or a value typed in, is rendered i
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from flask import Flask, Request
 from flask.sessions import SessionMixin
-from werkzeug.routing import MapAdapter
 
 from idp import i18n
-from idp.web import page_skeleton
+from idp.web import app_request, page_skeleton
 from idp.web.form_session import csrf_token, csrf_token_of
 
 from .language import language_url, language_url_of
@@ -38,6 +37,6 @@ def kept_blank_form(app: Flask, page_request: Request, form_session: SessionMixi
     if skeleton is None:
         return None
     token = csrf_token_of(app, form_session)
-    urls = cast(MapAdapter, app.create_url_adapter(page_request))  # a request's: never None
+    urls = app_request.url_adapter_of(page_request)
     return skeleton.fill(carried, {"csrf_token": lambda: token,
                                    "language_url": lambda code: language_url_of(urls, page_request, code)})

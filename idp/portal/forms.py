@@ -7,9 +7,16 @@ bytes turned into U+FFFD) is a form error, never something passed on to the data
 from __future__ import annotations
 
 import unicodedata
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, urlsplit
 
 from flask import request
+from werkzeug.datastructures import MultiDict
+
+from idp.web import prebuilt
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 IDENTIFIER_MAX = 254
 PASSWORD_MAX = 1024
@@ -28,9 +35,10 @@ def _has_bad_characters(value: str) -> bool:
     return "\ufffd" in value or any(unicodedata.category(ch) == "Cc" for ch in value)
 
 
-def text_field(name: str, *, max_length: int, required: bool = True) -> str:
-    """The stripped value of form field ``name``, checked for length and control characters."""
-    value = request.form.get(name, "").strip()
+def text_field(name: str, *, max_length: int, required: bool = True, form: MultiDict[str, str] | None = None) -> str:
+    """The stripped value of form field ``name`` (of ``form``, or else the request's), checked for
+    length and control characters."""
+    value = (request.form if form is None else form).get(name, "").strip()
     if not value:
         if required:
             raise FormError(name, "required")
@@ -40,9 +48,9 @@ def text_field(name: str, *, max_length: int, required: bool = True) -> str:
     return value
 
 
-def password_field(name: str) -> str:
+def password_field(name: str, form: MultiDict[str, str] | None = None) -> str:
     """A password is taken as typed (no stripping); only emptiness, size and NUL are refused."""
-    value = request.form.get(name, "")
+    value = (request.form if form is None else form).get(name, "")
     if not value:
         raise FormError(name, "required")
     if len(value) > PASSWORD_MAX or "\x00" in value:
@@ -58,3 +66,18 @@ def safe_next(value: str | None) -> str | None:
         return None
     parts = urlsplit(value)
     return value if not parts.scheme and not parts.netloc else None
+
+
+def posted_form(environ: WSGIEnvironment) -> MultiDict[str, str] | None:
+    """The fields of a form post read past Flask's request cycle (``idp.web.prebuilt``), as werkzeug's
+    ``request.form`` reads them; None, the body left to the view, when werkzeug would read them
+    otherwise or not at all (another content type, a body of unknown or excessive length, bytes that
+    are not UTF-8)."""
+    body = prebuilt.form_body_of(environ)
+    if body is None:
+        return None
+    try:
+        text = body.decode()
+    except UnicodeDecodeError:
+        return None
+    return MultiDict(parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote"))

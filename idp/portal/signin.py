@@ -3,27 +3,34 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 from flask import Flask, Request, current_app, make_response, redirect, render_template, request, session, url_for
+from flask.globals import request_ctx
 from flask_babel import gettext as _
 from flask_babel import ngettext
+from werkzeug.datastructures import MultiDict
+from werkzeug.routing import MapAdapter
+from werkzeug.urls import iri_to_uri
 from werkzeug.wrappers import Response
 
 from idp.authn import login
-from idp.oidc import flow, interactions
+from idp.oidc import flow, interactions, responses
 from idp.oidc.endpoints import answer
-from idp.web import client, prebuilt, sso_cookie
+from idp.web import app_request, client, prebuilt, sso_cookie
+from idp.web import form_session as form_session_
 
 from . import bp
 from .blank_forms import blank_form, kept_blank_form
-from .forms import IDENTIFIER_MAX, FormError, password_field, safe_next, text_field
+from .forms import IDENTIFIER_MAX, FormError, password_field, posted_form, safe_next, text_field
 from .parked import parked_in, parked_request, parked_uid, uid_of
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
 _PAGE = "portal/login.html"
+_EARLY_ATTEMPT = "dangnhap.early_sign_in"
 
 
 def _throttle_message(result: login.Result) -> str:
@@ -95,32 +102,109 @@ def early_login_page(environ: WSGIEnvironment) -> prebuilt.Page | None:
     return prebuilt.Page(page.encode(), response.headers.getlist("Set-Cookie"))
 
 
+@dataclass
+class _EarlyAttempt:
+    """What ``early_sign_in`` did before leaving the answer to the view: the sign-in's result, and
+    once decided where the browser goes next."""
+
+    result: login.Result
+    step: str | flow.Decision | None = None
+
+
+def _credentials(form: MultiDict[str, str] | None = None) -> tuple[str, str]:
+    """The identifier and the password typed in (the request's form unless ``form``); FormError if
+    either is missing or malformed."""
+    return (text_field("identifier", max_length=IDENTIFIER_MAX, form=form), password_field("password", form=form))
+
+
+def _attempt(environ: WSGIEnvironment, identifier: str, password: str, parked: flow.Parked | None,
+             previous_token: str | None) -> login.Attempt:
+    return login.Attempt(identifier=identifier, password=password, ip=client.ip_of(environ),
+                         user_agent=client.user_agent_of(environ), previous_token=previous_token,
+                         client=parked[2] if parked else None,
+                         acr_values=tuple(parked[1].acr_values) if parked else ())
+
+
+def _succeeded(result: login.Result) -> bool:
+    return result.outcome in (login.Outcome.SIGNED_IN, login.Outcome.SECOND_FACTOR) and result.token is not None
+
+
+def _next_step(result: login.Result, parked: flow.Parked | None, next_: str | None,
+               urls: MapAdapter) -> str | flow.Decision:
+    """Where a sign-in that succeeded sends the browser: the second factor's page, the application's
+    answer (decided in this response, for the session just started), or ``next`` on this site (the
+    account page by default)."""
+    if result.outcome == login.Outcome.SECOND_FACTOR:
+        return urls.build("portal.second_factor_page", {"interaction": uid_of(parked)})
+    if parked is not None and result.session is not None:
+        interactions.record_sign_in(parked[0], result.session.sid)
+        return flow.resume(parked, result.session)
+    return safe_next(next_) or urls.build("portal.account", {})
+
+
 @bp.post("/login")
 def login_submit() -> Response | tuple[str, int]:
+    early: _EarlyAttempt | None = request.environ.get(_EARLY_ATTEMPT)
     try:
-        identifier = text_field("identifier", max_length=IDENTIFIER_MAX)
-        password = password_field("password")
+        identifier, password = _credentials()
     except FormError as error:
         message = (_("Please enter your personal identification number or e-mail and your password.")
                    if error.reason == "required" else _("The information entered is not valid."))
         return _form(error=message, status=400)
     parked = parked_request()
-    result = login.sign_in(login.Attempt(
-        identifier=identifier, password=password, ip=client.ip(), user_agent=client.user_agent(),
-        previous_token=sso_cookie.raw_token(), client=parked[2] if parked else None,
-        acr_values=tuple(parked[1].acr_values) if parked else ()))
-    if result.outcome not in (login.Outcome.SIGNED_IN, login.Outcome.SECOND_FACTOR) or result.token is None:
+    result = early.result if early else login.sign_in(
+        _attempt(request.environ, identifier, password, parked, sso_cookie.raw_token()))
+    if not _succeeded(result):
         message, status = _messages(result)
         return _form(identifier=identifier, error=message, status=status)
     # A new form secret too: nothing tied to the anonymous visit survives the sign-in.
     session.pop("csrf_token", None)
-    if result.outcome == login.Outcome.SECOND_FACTOR:
-        response = redirect(url_for("portal.second_factor_page", interaction=parked_uid()))
-    elif parked is not None and result.session is not None:
-        # The application is answered in this response, for the session just started.
-        interactions.record_sign_in(parked[0], result.session.sid)
-        response = make_response(answer(flow.resume(parked, result.session)))
-    else:
-        response = redirect(safe_next(request.form.get("next")) or url_for("portal.account"))
-    sso_cookie.set_cookie(response, result.token)
+    step = early.step if early and early.step else _next_step(
+        result, parked, request.form.get("next"), cast(MapAdapter, request_ctx.url_adapter))
+    response = responses.redirect(step) if isinstance(step, str) else make_response(answer(step))
+    sso_cookie.set_cookie(response, cast(str, result.token))
     return response
+
+
+def early_sign_in(environ: WSGIEnvironment) -> prebuilt.Moved | None:
+    """POST /login answered past Flask's request cycle (``idp.web.prebuilt``) when the password is
+    right and the browser goes on by a redirect: to the application with its code, to the second
+    factor's page, or to ``next``; None leaves the request to the view.
+
+    Every sign-in posts this form, and on the one core a worker has everything it costs besides the
+    password's hash counts against the argon2id limit (bench/README.md): Flask's request cycle (its
+    request context, hooks, response object, context locals) was about a quarter of it. The steps are
+    the view's own, with the same values: the same CSRF check (``form_session.csrf_passed``), the same
+    fields, the same sign-in and next step, the same cookies (the SSO session's; the form session's,
+    emptied, saved by Flask's own session interface). Whatever else is the view's: a CSRF failure or
+    a malformed field (before anything is done), a browser that already has an SSO cookie, a query
+    string, a body werkzeug reads otherwise; and, once the sign-in is done (``_EarlyAttempt``, so
+    that it is done once), a refusal, whose page the view renders, or an answer that is a page.
+    """
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    page_request = app.request_class(environ)
+    if environ.get("QUERY_STRING") or sso_cookie.cookie_name() in page_request.cookies:
+        return None
+    form = posted_form(environ)
+    form_session = app.session_interface.open_session(app, page_request) if form is not None else None
+    if form is None or form_session is None or not form_session_.csrf_passed(app, page_request, form_session, form):
+        return None
+    try:
+        identifier, password = _credentials(form)
+    except FormError:
+        return None
+    parked = parked_in(environ, form.get("interaction"))
+    result = login.sign_in(_attempt(environ, identifier, password, parked, None))
+    early = environ[_EARLY_ATTEMPT] = _EarlyAttempt(result)
+    if not _succeeded(early.result):
+        return None
+    urls = app_request.url_adapter_of(page_request)
+    step = early.step = _next_step(early.result, parked, form.get("next"), urls)
+    location = step if isinstance(step, str) else responses.location_of(step, lambda: urls)
+    if location is None:
+        return None
+    form_session.pop("csrf_token", None)
+    response = app.response_class()
+    sso_cookie.set_cookie(response, cast(str, early.result.token))
+    app.session_interface.save_session(app, form_session, response)
+    return prebuilt.Moved(iri_to_uri(location), response.headers.getlist("Set-Cookie"))

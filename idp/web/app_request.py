@@ -19,11 +19,13 @@ wrong value does, with the page's or the endpoint's own error.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from urllib.parse import parse_qsl
 
 import flask
+from flask import current_app
 from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.routing import MapAdapter
 from werkzeug.sansio.http import parse_cookie
 from werkzeug.utils import cached_property
 
@@ -44,6 +46,12 @@ def query_of(environ: WSGIEnvironment) -> ImmutableMultiDict[str, str]:
     """The query string's parameters, as werkzeug's ``request.args`` reads them, but for bytes that
     are not UTF-8 (U+FFFD)."""
     return ImmutableMultiDict(parse_qsl(_query(environ), keep_blank_values=True, errors="werkzeug.url_quote"))
+
+
+def url_adapter_of(page_request: flask.Request) -> MapAdapter:
+    """The URL adapter Flask makes for ``page_request`` (its ``url_for``'s), for what builds URLs
+    past Flask's request cycle, in an app context."""
+    return cast(MapAdapter, current_app.create_url_adapter(page_request))  # a request's: never None
 
 
 class Request(flask.Request):

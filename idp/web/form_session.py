@@ -12,13 +12,15 @@ token are the ones they would write, and they read them.
 
 from __future__ import annotations
 
+import hmac
 import secrets
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 from flask import Flask, Request, current_app, g, session
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
-from itsdangerous import Serializer, URLSafeTimedSerializer
+from flask_wtf.csrf import same_origin
+from itsdangerous import BadData, Serializer, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_encode
 
 _SESSION_EXTENSION = "dangnhap.session_serializer"
@@ -85,11 +87,38 @@ def csrf_token_of(app: Flask, form_session: SessionMixin) -> str:
     """A new signed CSRF token of ``form_session``, whose secret is made if it has none yet; what
     ``csrf_token`` gives the request's pages, and the sign-in page answered past Flask's request
     cycle (``idp.portal.signin.early_login_page``) gives its own."""
-    key = app.config.get("WTF_CSRF_SECRET_KEY") or app.secret_key
-    serializer = _kept(app, _CSRF_EXTENSION, key, lambda: UncompressedSerializer(key, salt=_CSRF_SALT))
     if not isinstance(form_session.get(_CSRF_FIELD), str):
         form_session[_CSRF_FIELD] = secrets.token_hex(20)
-    return serializer.dumps(form_session[_CSRF_FIELD])  # type: ignore[no-any-return]
+    return _csrf_serializer(app).dumps(form_session[_CSRF_FIELD])  # type: ignore[no-any-return]
+
+
+def csrf_passed(app: Flask, page_request: Request, form_session: SessionMixin, form: Mapping[str, str]) -> bool:
+    """Whether Flask-WTF's check of a form post (``CSRFProtect.protect``) lets this one through, asked
+    past Flask's request cycle (``idp.portal.signin.early_sign_in``) with the request's own form and
+    form session: the same token in the same field, signed with the same key and salt, read with the
+    same age limit, and over https the same Referer check. False as well when only Flask-WTF can say
+    (the check turned off, a token in a header): the view then checks, and answers.
+    """
+    config = app.config
+    token, secret = form.get(_CSRF_FIELD), form_session.get(_CSRF_FIELD)
+    if not config["WTF_CSRF_ENABLED"] or not token or not isinstance(secret, str):
+        return False
+    try:
+        signed = _csrf_serializer(app).loads(token, max_age=config["WTF_CSRF_TIME_LIMIT"])
+    except BadData:
+        return False
+    if not isinstance(signed, str) or not hmac.compare_digest(secret, signed):
+        return False
+    if page_request.is_secure and config["WTF_CSRF_SSL_STRICT"]:
+        referrer = page_request.referrer
+        return bool(referrer) and same_origin(referrer, f"https://{page_request.host}/")
+    return True
+
+
+def _csrf_serializer(app: Flask) -> URLSafeTimedSerializer:
+    """What signs and reads the CSRF tokens: Flask-WTF's key and salt, kept while the key stays."""
+    key = app.config.get("WTF_CSRF_SECRET_KEY") or app.secret_key
+    return _kept(app, _CSRF_EXTENSION, key, lambda: UncompressedSerializer(key, salt=_CSRF_SALT))
 
 
 _CSRF_CONTEXT = {_CSRF_FIELD: csrf_token}

@@ -30,6 +30,10 @@ Pages (``page``) are the same again for a GET, with or without a query string, w
 that may set cookies (the sign-in page, with the form session's cookie): the headers are those of the
 view's first 200 that set a cookie, without its cookies and its length; the body and the cookies
 (none or more ``Set-Cookie`` values) are the function's, the cookies put where the view put its own.
+
+Moves (``move``) are the same again for a form POST whose answer is a 302 without a body that sets
+cookies (the sign-in form's, with the SSO session's cookie): the headers are those of the view's first
+such 302, without its Location and its cookies; the Location and the cookies are the function's.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ EXTENSION = "dangnhap.prebuilt"
 # A body read by an answer's function: larger ones (and those of unknown length) are the view's.
 MAX_ANSWERED_BODY = 16 * 1024
 
+FORM_TYPE = "application/x-www-form-urlencoded"
+
 _T = TypeVar("_T")
 _COOKIE = "set-cookie"
 
@@ -56,6 +62,14 @@ class Page(NamedTuple):
     """A page's body and the ``Set-Cookie`` values sent with it."""
 
     body: bytes
+    cookies: Sequence[str] = ()
+
+
+class Moved(NamedTuple):
+    """Where a redirect sends the browser (a URI, as werkzeug sends a Location) and the ``Set-Cookie``
+    values sent with it."""
+
+    location: str
     cookies: Sequence[str] = ()
 
 
@@ -94,7 +108,7 @@ class _Kept:
 
 class PrebuiltResponses:
     """WSGI middleware in front of the app: kept responses for the paths given to ``serve``, kept
-    headers for those given to ``answer`` and ``redirect``."""
+    headers for those given to ``answer``, ``redirect``, ``page`` and ``move``."""
 
     def __init__(self, app: Flask, wsgi_app: WSGIApplication) -> None:
         self._app = app
@@ -103,6 +117,7 @@ class PrebuiltResponses:
         self._answers: dict[tuple[str, str], Callable[[WSGIEnvironment], bytes | None]] = {}
         self._redirects: dict[str, Callable[[WSGIEnvironment], str | None]] = {}
         self._pages: dict[str, Callable[[WSGIEnvironment], Page | None]] = {}
+        self._moves: dict[str, Callable[[WSGIEnvironment], Moved | None]] = {}
         self._kept: dict[tuple[str, str], _Kept] = {}  # by method and path
 
     def serve(self, path: str, document: Callable[[], bytes]) -> None:
@@ -124,6 +139,11 @@ class PrebuiltResponses:
         ``produce(environ)`` returns (in an app context), unless it returns None."""
         self._pages[path] = produce
 
+    def move(self, path: str, respond: Callable[[WSGIEnvironment], Moved | None]) -> None:
+        """Answer POST ``path`` with the view's kept headers of a 302 that set cookies and the Location
+        and cookies ``respond(environ)`` returns (in an app context), unless it returns None."""
+        self._moves[path] = respond
+
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         key = (environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""))
         locate = self._redirects.get(key[1]) if key[0] == "GET" else None
@@ -140,6 +160,13 @@ class PrebuiltResponses:
                 start_response(kept.status, kept.headers_with("Content-Length", str(len(page.body)), page.cookies))
                 return [page.body]
             return self._answer_and_keep(key, environ, start_response, keep=self._keep_page)
+        respond_move = self._moves.get(key[1]) if key[0] == "POST" else None
+        if respond_move is not None:
+            kept = self._kept.get(key)
+            if kept is not None and (moved := self._asked(lambda: respond_move(environ))) is not None:
+                start_response(kept.status, kept.headers_with("Location", moved.location, moved.cookies))
+                return [b""]
+            return self._answer_and_keep(key, environ, start_response, keep=self._keep_move)
         if environ.get("QUERY_STRING"):
             return self._wsgi_app(environ, start_response)
         document = self._documents.get(key[1]) if key[0] == "GET" else None
@@ -210,6 +237,13 @@ class PrebuiltResponses:
         their own), so that where the cookies go is known."""
         return _Kept.without("content-length", status, headers, cookies=True) if status.startswith("200 ") else None
 
+    @staticmethod
+    def _keep_move(status: str, headers: list[tuple[str, str]], body: bytes) -> _Kept | None:
+        """A 302 without a body that sets a cookie, without its Location and its cookies (the next
+        visitor goes elsewhere, with cookies of their own)."""
+        return _Kept.without("location", status, headers, cookies=True) if (
+            status.startswith("302 ") and not body) else None
+
 
 def _no_cookie(headers: list[tuple[str, str]]) -> bool:
     return all(name.lower() != _COOKIE for name, _ in headers)
@@ -236,6 +270,12 @@ def page(app: Flask, path: str, produce: Callable[[WSGIEnvironment], Page | None
     app.extensions[EXTENSION].page(path, produce)
 
 
+def move(app: Flask, path: str, respond: Callable[[WSGIEnvironment], Moved | None]) -> None:
+    """Answer POST ``path`` with the view's kept headers of a 302 that set cookies and
+    ``respond(environ)``'s Location and cookies (see the module)."""
+    app.extensions[EXTENSION].move(path, respond)
+
+
 def body_of(environ: WSGIEnvironment) -> bytes | None:
     """The request's body, read whole and put back for the view; None (nothing read) when its length
     is not given or is over ``MAX_ANSWERED_BODY`` or the app's MAX_CONTENT_LENGTH (the view answers
@@ -249,6 +289,13 @@ def body_of(environ: WSGIEnvironment) -> bytes | None:
     body = environ["wsgi.input"].read(length)
     environ["wsgi.input"] = BytesIO(body)
     return body
+
+
+def form_body_of(environ: WSGIEnvironment) -> bytes | None:
+    """``body_of`` a form post (urlencoded); None, nothing read, for a body of another type."""
+    if environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() != FORM_TYPE:
+        return None
+    return body_of(environ)
 
 
 def json_document(value: Any) -> bytes:

@@ -36,6 +36,11 @@ def without_csrf_token(body: str) -> str:
     return _CSRF.sub('name="csrf_token" value=""', body)
 
 
+def cookie_attributes(response: TestResponse) -> list[tuple[str, str]]:
+    """The Set-Cookie headers with each cookie's value left out (every visitor has their own)."""
+    return [(value.split("=")[0], value.split(";", 1)[1]) for value in response.headers.getlist("Set-Cookie")]
+
+
 def sign_in(client: FlaskClient, identifier: str, password: str, *, form_page: str = "/login",
             **extra: str) -> TestResponse:
     """Post the sign-in form, with a CSRF token taken from ``form_page``."""

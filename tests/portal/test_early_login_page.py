@@ -15,7 +15,7 @@ from werkzeug.test import TestResponse
 from idp import i18n
 from idp.oidc import flow
 from idp.web import prebuilt, sso_cookie
-from tests.helpers.forms import csrf_token_in, hidden_value, sign_in, without_csrf_token
+from tests.helpers.forms import cookie_attributes, csrf_token_in, hidden_value, sign_in, without_csrf_token
 from tests.helpers.oidc import authorize_params, interaction_uid, register_client
 
 HOSTILE_NEXT = "/x?a=\"><script>alert('1')</script>&b=<&c=\x00csrf_token\x00"
@@ -29,16 +29,11 @@ def _visit(app: Flask, query: str = "", cookie: tuple[str, str] | None = None) -
     return browser.get("/login" + query)
 
 
-def _cookie_attributes(response: TestResponse) -> list[tuple[str, str]]:
-    """The Set-Cookie headers with each cookie's value left out (every visitor has their own)."""
-    return [(value.split("=")[0], value.split(";", 1)[1]) for value in response.headers.getlist("Set-Cookie")]
-
-
 def _same_page(early: TestResponse, by_view: TestResponse) -> None:
     assert early.status == by_view.status == "200 OK"
     assert [pair for pair in early.headers.to_wsgi_list() if pair[0] != "Set-Cookie"] == \
         [pair for pair in by_view.headers.to_wsgi_list() if pair[0] != "Set-Cookie"]
-    assert _cookie_attributes(early) == _cookie_attributes(by_view)
+    assert cookie_attributes(early) == cookie_attributes(by_view)
     assert without_csrf_token(early.text) == without_csrf_token(by_view.text)
 
 
@@ -51,7 +46,7 @@ def test_a_new_visitors_page_is_the_views_own(app: Flask, through_flask: list[st
     by_view, early = _visit(app, query, cookie), _visit(app, query, cookie)
     assert through_flask == ["/login"]  # the second never reached Flask
     _same_page(early, by_view)
-    assert [name for name, _ in _cookie_attributes(early)] == [app.config["SESSION_COOKIE_NAME"]]
+    assert [name for name, _ in cookie_attributes(early)] == [app.config["SESSION_COOKIE_NAME"]]
     assert csrf_token_in(early.text) != csrf_token_in(by_view.text)
     assert "<script>" not in early.text
     assert f'<html lang="{"en" if "ui_locales" in query else language}"' in early.text
