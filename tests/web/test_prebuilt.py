@@ -120,3 +120,50 @@ def test_a_redirect_nobody_located_or_whose_locating_failed_is_the_views() -> No
     client = _redirecting_app(lambda: Response(status=302, headers={"Location": "/by-view"}), locate)
     assert client.get("/go").headers["Location"] == "/by-view"  # nothing kept yet: the view, not asked
     assert [client.get("/go").headers["Location"] for _ in range(3)] == ["/early", "/by-view", "/by-view"]
+
+
+def _moving_app(view: Callable[[], Response], respond: Callable[[Any], prebuilt.Moved | None]) -> FlaskClient:
+    tiny = Flask("tiny")
+    tiny.add_url_rule("/in", view_func=view, methods=["GET", "POST"])
+    prebuilt.init_app(tiny)
+    prebuilt.move(tiny, "/in", respond)
+    return tiny.test_client()
+
+
+_COOKIES_AND_MORE = [("Location", "/by-view"), ("Set-Cookie", "a=1"), ("X-Extra", "1"), ("Set-Cookie", "b=2")]
+
+
+@pytest.mark.parametrize(("view", "kept"), [
+    (lambda: Response(status=302, headers=_COOKIES_AND_MORE), True),
+    (lambda: Response(status=302, headers={"Location": "/by-view"}), False),  # where would cookies go?
+    (lambda: redirect("/by-view"), False),  # werkzeug's body names the place: not the next one's
+    (lambda: Response("a page", headers={"Set-Cookie": "a=1"}), False),
+])
+def test_a_move_is_kept_only_from_a_302_without_body_that_sets_cookies(view: Callable[[], Response],
+                                                                       kept: bool) -> None:
+    client = _moving_app(view, lambda environ: prebuilt.Moved("/early", ("c=3", "d=4")))
+    first, second = client.post("/in"), client.post("/in")
+    if not kept:
+        assert second.headers.to_wsgi_list() == first.headers.to_wsgi_list()
+        return
+    assert second.status == first.status and second.data == b""
+    assert second.headers["Location"] == "/early" and second.headers.getlist("Set-Cookie") == ["c=3", "d=4"]
+    names = [name for name, _ in second.headers.to_wsgi_list()]
+    assert names[:4] == ["Location", "Set-Cookie", "Set-Cookie", "X-Extra"]  # the cookies where the view's began
+    assert [pair for pair in second.headers.to_wsgi_list() if pair[0] not in ("Location", "Set-Cookie")] == \
+        [pair for pair in first.headers.to_wsgi_list() if pair[0] not in ("Location", "Set-Cookie")]
+    assert client.get("/in").headers["Location"] == "/by-view"  # a GET is not a move
+
+
+def test_a_move_nobody_answered_or_whose_answer_failed_is_the_views() -> None:
+    answers = iter([prebuilt.Moved("/early"), None, "fail"])
+
+    def respond(environ: Any) -> prebuilt.Moved | None:
+        answer = next(answers)
+        if answer == "fail":
+            raise OperationalError("SELECT", {}, Exception("connection refused"))
+        return answer  # type: ignore[return-value]
+
+    client = _moving_app(lambda: Response(status=302, headers=_COOKIES_AND_MORE), respond)
+    assert client.post("/in").headers["Location"] == "/by-view"  # nothing kept yet: the view, not asked
+    assert [client.post("/in").headers["Location"] for _ in range(3)] == ["/early", "/by-view", "/by-view"]
