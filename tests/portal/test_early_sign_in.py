@@ -43,6 +43,14 @@ def _signs_in(app: Flask, citizen: Any, location: str = "/login", **extra: str) 
     return browser, _post(browser, page, citizen, **extra)
 
 
+def _after_a_kept_sign_in(app: Flask, through_flask: list[str], citizen: Any) -> tuple[FlaskClient, str]:
+    """A new browser on the sign-in form, once the view has answered a sign-in (which is then kept)
+    and with ``through_flask`` emptied."""
+    _signs_in(app, citizen)
+    through_flask.clear()
+    return _form_page(app)
+
+
 def _sign_in_form_of(app: Flask, rp: Any, **params: str) -> str:
     """Where a new visitor's authorization request for ``rp`` sends them: the sign-in form, with the
     parked interaction."""
@@ -120,9 +128,7 @@ def test_consent_and_the_second_factor_are_redirects_too(app: Flask, through_fla
 def test_a_refusal_is_the_views_page_and_counted_once(app: Flask, through_flask: list[str],
                                                        make_citizen) -> None:  # type: ignore[no-untyped-def]
     citizen = make_citizen()
-    _signs_in(app, citizen)
-    through_flask.clear()
-    browser, page = _form_page(app)
+    browser, page = _after_a_kept_sign_in(app, through_flask, citizen)
     refused = _post(browser, page, citizen, password="not-the-password")
     assert refused.status_code == 200 and f'value="{citizen.id_number}"' in refused.text  # the form, to try again
     assert through_flask == ["/login"]  # the view rendered what the early attempt found
@@ -134,9 +140,7 @@ def test_a_refusal_is_the_views_page_and_counted_once(app: Flask, through_flask:
 def test_a_csrf_failure_is_the_views_and_signs_nobody_in(app: Flask, through_flask: list[str], make_citizen,  # type: ignore[no-untyped-def]
                                                          tamper: str) -> None:
     citizen = make_citizen()
-    _signs_in(app, citizen)
-    through_flask.clear()
-    browser, page = _form_page(app)
+    browser, page = _after_a_kept_sign_in(app, through_flask, citizen)
     tokens = {"missing": "", "wrong": csrf_token_in(page)[:-2] + "xx",
               "another browser's": csrf_token_in(_form_page(app)[1])}
     answer = browser.post("/login", data={"csrf_token": tokens[tamper], "identifier": citizen.id_number,
@@ -151,9 +155,7 @@ def test_a_csrf_failure_is_the_views_and_signs_nobody_in(app: Flask, through_fla
 def test_a_malformed_field_is_the_views(app: Flask, through_flask: list[str], make_citizen,  # type: ignore[no-untyped-def]
                                         form: dict[str, str]) -> None:
     citizen = make_citizen()
-    _signs_in(app, citizen)
-    through_flask.clear()
-    browser, page = _form_page(app)
+    browser, page = _after_a_kept_sign_in(app, through_flask, citizen)
     data = {"csrf_token": csrf_token_in(page), "identifier": citizen.id_number, "password": citizen.password, **form}
     assert browser.post("/login", data=data).status_code == 400
     assert through_flask == ["/login"] and _events("login.failure") == 0
@@ -162,9 +164,7 @@ def test_a_malformed_field_is_the_views(app: Flask, through_flask: list[str], ma
 def test_a_body_werkzeug_reads_otherwise_is_the_views(app: Flask, through_flask: list[str],
                                                       make_citizen) -> None:  # type: ignore[no-untyped-def]
     citizen = make_citizen()
-    _signs_in(app, citizen)
-    through_flask.clear()
-    browser, page = _form_page(app)
+    browser, page = _after_a_kept_sign_in(app, through_flask, citizen)
     token = quote(csrf_token_in(page), safe="")
     not_utf8 = f"csrf_token={token}&identifier={citizen.id_number}&password=".encode() + b"\xff\xfe"
     answer = browser.post("/login", data=not_utf8, content_type="application/x-www-form-urlencoded")
