@@ -41,7 +41,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from io import BytesIO
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from flask import Flask, current_app
 
@@ -106,6 +106,22 @@ class _Kept:
         return cls(status, (*headers[:at], *headers[at + 1:]), b"", at, cookies_at - (at < cookies_at))
 
 
+_Headers = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class _Kind(Generic[_T]):
+    """How one method and path is answered past Flask's cycle: ``make`` (in an app context) makes what
+    differs per request, ``send`` makes the headers and the body of it and the kept response (None:
+    the view answers), ``keep`` what is kept of the view's response; ``any_query``: also a request
+    with a query string."""
+
+    make: Callable[[WSGIEnvironment], _T | None]
+    send: Callable[[_Kept, _T], tuple[_Headers, bytes] | None]
+    keep: Callable[[str, _Headers, bytes], _Kept | None]
+    any_query: bool = False
+
+
 class PrebuiltResponses:
     """WSGI middleware in front of the app: kept responses for the paths given to ``serve``, kept
     headers for those given to ``answer``, ``redirect``, ``page`` and ``move``."""
@@ -113,77 +129,51 @@ class PrebuiltResponses:
     def __init__(self, app: Flask, wsgi_app: WSGIApplication) -> None:
         self._app = app
         self._wsgi_app = wsgi_app
-        self._documents: dict[str, Callable[[], bytes]] = {}
-        self._answers: dict[tuple[str, str], Callable[[WSGIEnvironment], bytes | None]] = {}
-        self._redirects: dict[str, Callable[[WSGIEnvironment], str | None]] = {}
-        self._pages: dict[str, Callable[[WSGIEnvironment], Page | None]] = {}
-        self._moves: dict[str, Callable[[WSGIEnvironment], Moved | None]] = {}
-        self._kept: dict[tuple[str, str], _Kept] = {}  # by method and path
+        self._kinds: dict[tuple[str, str], _Kind[Any]] = {}  # by method and path
+        self._kept: dict[tuple[str, str], _Kept] = {}
 
     def serve(self, path: str, document: Callable[[], bytes]) -> None:
         """Keep the response for GET ``path``, whose body is what ``document()`` returns (in an app context)."""
-        self._documents[path] = document
+        self._kinds["GET", path] = _Kind(lambda environ: document(), _send_document, self._keep_whole)
 
     def answer(self, method: str, path: str, respond: Callable[[WSGIEnvironment], bytes | None]) -> None:
         """Answer ``method`` ``path`` with the view's kept headers and the body ``respond(environ)``
         returns (in an app context), unless it returns None."""
-        self._answers[method, path] = respond
+        self._kinds[method, path] = _Kind(
+            respond, lambda kept, body: (kept.headers_with("Content-Length", str(len(body))), body), self._keep_answer)
 
     def redirect(self, path: str, locate: Callable[[WSGIEnvironment], str | None]) -> None:
         """Answer GET ``path`` (with a query string) with the view's kept headers of a 302 and the
         Location ``locate(environ)`` returns (in an app context), unless it returns None."""
-        self._redirects[path] = locate
+        self._kinds["GET", path] = _Kind(
+            locate, lambda kept, location: (kept.headers_with("Location", location), b""), self._keep_redirect,
+            any_query=True)
 
     def page(self, path: str, produce: Callable[[WSGIEnvironment], Page | None]) -> None:
         """Answer GET ``path`` with the view's kept headers of a 200 page and the body and cookies
         ``produce(environ)`` returns (in an app context), unless it returns None."""
-        self._pages[path] = produce
+        self._kinds["GET", path] = _Kind(
+            produce, lambda kept, page: (kept.headers_with("Content-Length", str(len(page.body)), page.cookies),
+                                         page.body), self._keep_page, any_query=True)
 
     def move(self, path: str, respond: Callable[[WSGIEnvironment], Moved | None]) -> None:
         """Answer POST ``path`` with the view's kept headers of a 302 that set cookies and the Location
         and cookies ``respond(environ)`` returns (in an app context), unless it returns None."""
-        self._moves[path] = respond
+        self._kinds["POST", path] = _Kind(
+            respond, lambda kept, moved: (kept.headers_with("Location", moved.location, moved.cookies), b""),
+            self._keep_move, any_query=True)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         key = (environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""))
-        locate = self._redirects.get(key[1]) if key[0] == "GET" else None
-        if locate is not None:
-            kept = self._kept.get(key)
-            if kept is not None and (location := self._asked(lambda: locate(environ))) is not None:
-                start_response(kept.status, kept.headers_with("Location", location))
-                return [b""]
-            return self._answer_and_keep(key, environ, start_response, keep=self._keep_redirect)
-        produce = self._pages.get(key[1]) if key[0] == "GET" else None
-        if produce is not None:
-            kept = self._kept.get(key)
-            if kept is not None and (page := self._asked(lambda: produce(environ))) is not None:
-                start_response(kept.status, kept.headers_with("Content-Length", str(len(page.body)), page.cookies))
-                return [page.body]
-            return self._answer_and_keep(key, environ, start_response, keep=self._keep_page)
-        respond_move = self._moves.get(key[1]) if key[0] == "POST" else None
-        if respond_move is not None:
-            kept = self._kept.get(key)
-            if kept is not None and (moved := self._asked(lambda: respond_move(environ))) is not None:
-                start_response(kept.status, kept.headers_with("Location", moved.location, moved.cookies))
-                return [b""]
-            return self._answer_and_keep(key, environ, start_response, keep=self._keep_move)
-        if environ.get("QUERY_STRING"):
-            return self._wsgi_app(environ, start_response)
-        document = self._documents.get(key[1]) if key[0] == "GET" else None
-        if document is not None:
-            kept = self._kept.get(key)
-            if kept is not None and self._asked(document) == kept.body:
-                start_response(kept.status, list(kept.headers))
-                return [kept.body]
-            return self._answer_and_keep(key, environ, start_response, keep=self._keep_whole)
-        respond = self._answers.get(key)
-        if respond is None:
+        kind = self._kinds.get(key)
+        if kind is None or (environ.get("QUERY_STRING") and not kind.any_query):
             return self._wsgi_app(environ, start_response)
         kept = self._kept.get(key)
-        if kept is not None and (body := self._asked(lambda: respond(environ))) is not None:
-            start_response(kept.status, kept.headers_with("Content-Length", str(len(body))))
-            return [body]
-        return self._answer_and_keep(key, environ, start_response, keep=self._keep_answer)
+        if kept is not None and (made := self._asked(lambda: kind.make(environ))) is not None and (
+                sent := kind.send(kept, made)) is not None:
+            start_response(kept.status, sent[0])
+            return [sent[1]]
+        return self._answer_and_keep(key, environ, start_response, keep=kind.keep)
 
     def _asked(self, produce: Callable[[], _T | None]) -> _T | None:
         try:
@@ -243,6 +233,11 @@ class PrebuiltResponses:
         visitor goes elsewhere, with cookies of their own)."""
         return _Kept.without("location", status, headers, cookies=True) if (
             status.startswith("302 ") and not body) else None
+
+
+def _send_document(kept: _Kept, document: bytes) -> tuple[_Headers, bytes] | None:
+    """The kept response whole, if its body is still the document."""
+    return (list(kept.headers), kept.body) if document == kept.body else None
 
 
 def _no_cookie(headers: list[tuple[str, str]]) -> bool:
