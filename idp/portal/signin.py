@@ -196,15 +196,15 @@ def early_sign_in(environ: WSGIEnvironment) -> prebuilt.Moved | None:
     parked = parked_in(environ, form.get("interaction"))
     result = login.sign_in(_attempt(environ, identifier, password, parked, None))
     early = environ[_EARLY_ATTEMPT] = _EarlyAttempt(result)
-    if not _succeeded(early.result):
+    if not _succeeded(result):
         return None
     urls = app_request.url_adapter_of(page_request)
-    step = early.step = _next_step(early.result, parked, form.get("next"), urls)
+    step = early.step = _next_step(result, parked, form.get("next"), urls)
     location = step if isinstance(step, str) else responses.location_of(step, lambda: urls)
     if location is None:
         return None
     form_session.pop("csrf_token", None)
     response = app.response_class()
-    sso_cookie.set_cookie(response, cast(str, early.result.token))
+    sso_cookie.set_cookie(response, cast(str, result.token))
     app.session_interface.save_session(app, form_session, response)
     return prebuilt.Moved(iri_to_uri(location), response.headers.getlist("Set-Cookie"))
