@@ -15,3 +15,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     prebuilt.page(app, "/login", signin.early_login_page)
     prebuilt.move(app, "/login", signin.early_sign_in)
+    prebuilt.page(app, "/login/second-factor", second_factor.early_second_factor_page)

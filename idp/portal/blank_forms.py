@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Request
-from flask.sessions import SessionMixin
 
 from idp import i18n
-from idp.web import app_request, page_skeleton
+from idp.web import app_request, page_skeleton, prebuilt
 from idp.web.form_session import csrf_token, csrf_token_of
 
 from .language import language_url, language_url_of
@@ -28,15 +27,21 @@ def blank_form(template_name: str, fixed: dict[str, Any], **carried: str | None)
     return page_skeleton.render(template_name, variables=carried, functions=_FUNCTIONS, error=None, **fixed)
 
 
-def kept_blank_form(app: Flask, page_request: Request, form_session: SessionMixin, template_name: str,
-                    **carried: str | None) -> str | None:
-    """``blank_form`` for a page answered past Flask's request cycle, from its own request object
-    and form session (which gets the CSRF token's secret if it has none); None if no page has been
-    rendered from this skeleton yet (only a view can)."""
+def early_blank_form(app: Flask, page_request: Request, template_name: str,
+                     **carried: str | None) -> prebuilt.Page | None:
+    """``blank_form`` as a page answered past Flask's request cycle (``idp.web.prebuilt``), from the
+    page's own request object, with the form session's cookie: the session (which gets the CSRF
+    token's secret if it has none) is opened and saved by Flask's own session interface, so the
+    cookie is the one Flask would set. None, the view answers, without a secret key (Flask then has
+    no session either) or before a view has rendered the skeleton (only a view can)."""
     skeleton = page_skeleton.kept(template_name, str(i18n.locale_of(page_request)), carried)
-    if skeleton is None:
+    form_session = app.session_interface.open_session(app, page_request)
+    if skeleton is None or form_session is None:
         return None
     token = csrf_token_of(app, form_session)
     urls = app_request.url_adapter_of(page_request)
-    return skeleton.fill(carried, {"csrf_token": lambda: token,
+    page = skeleton.fill(carried, {"csrf_token": lambda: token,
                                    "language_url": lambda code: language_url_of(urls, page_request, code)})
+    response = app.response_class()
+    app.session_interface.save_session(app, form_session, response)
+    return prebuilt.Page(page.encode(), response.headers.getlist("Set-Cookie"))

@@ -8,9 +8,10 @@ to the authorization request it came from, or to the account page.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from flask import redirect, render_template, request, url_for
+from flask import Flask, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from werkzeug.wrappers import Response
@@ -19,15 +20,19 @@ from idp.authn import login, second_factor
 from idp.mfa import NoPendingEnrolment, Outcome, VerifyResult, WrongCode, totp
 from idp.oidc import flow, interactions
 from idp.oidc.endpoints import answer
-from idp.storage.sessions import SsoSession
-from idp.web import client, sso_cookie
+from idp.storage.sessions import SessionRecord, SsoSession
+from idp.web import client, prebuilt, sso_cookie
 
 from . import bp
-from .blank_forms import blank_form
+from .blank_forms import blank_form, early_blank_form
 from .forms import FormError, text_field
-from .parked import parked_request, parked_uid
+from .parked import parked_in, parked_request, parked_uid, uid_of
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 CODE_MAX = 32
+_PAGE = "portal/second_factor.html"
 
 
 def _session() -> SsoSession | None:
@@ -54,18 +59,45 @@ def _error(result: VerifyResult) -> tuple[str, int]:
 
 def _code_page(error: str | None = None, status: int = 200) -> tuple[str, int]:
     if error:
-        return render_template("portal/second_factor.html", error=error, interaction=parked_uid()), status
-    return blank_form("portal/second_factor.html", {}, interaction=parked_uid()), status
+        return render_template(_PAGE, error=error, interaction=parked_uid()), status
+    return blank_form(_PAGE, {}, interaction=parked_uid()), status
+
+
+def _asks_for_a_code(record: SessionRecord) -> bool:
+    """Whether the session's page is the code form: the person has an authenticator, and the session
+    does not owe an enrolment instead."""
+    enrolled = record.enrolment.enrolled if record.enrolment is not None else totp.is_enrolled(record.subject)
+    return record.pending_factor != login.FACTOR_ENROL and enrolled
 
 
 @bp.get("/login/second-factor")
 def second_factor_page() -> Response | tuple[str, int]:
-    session = _session()
-    if session is None:
+    # The session is only read here, as plain values: the code's post loads it to change it.
+    record = sso_cookie.record_including_pending_in(request.environ)
+    if record is None:
         return redirect(url_for("portal.login_page", interaction=parked_uid()))
-    if session.pending_factor == login.FACTOR_ENROL or not totp.is_enrolled(session.subject):
+    if not _asks_for_a_code(record):
         return redirect(url_for("portal.enrol_page", interaction=parked_uid()))
     return _code_page()
+
+
+def early_second_factor_page(environ: WSGIEnvironment) -> prebuilt.Page | None:
+    """GET /login/second-factor answered past Flask's request cycle (``idp.web.prebuilt``) for a
+    session that asks for a code: the blank form as ``second_factor_page`` renders it; None leaves the
+    request to the view (no session, an enrolment owed, no skeleton yet, a failure).
+
+    Every sign-in with a second factor (every official's) shows this page once, and Flask's request
+    cycle is most of what it costs besides the session's read (bench/README.md); as the sign-in form
+    (``idp.portal.signin.early_login_page``), the page is the view's skeleton filled with the same
+    values, the form session's cookie the one Flask sets.
+    """
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    record = sso_cookie.record_including_pending_in(environ)
+    if record is None or not _asks_for_a_code(record):
+        return None
+    page_request = app.request_class(environ)
+    interaction = uid_of(parked_in(environ, page_request.args.get("interaction")))
+    return early_blank_form(app, page_request, _PAGE, interaction=interaction)
 
 
 @bp.post("/login/second-factor")

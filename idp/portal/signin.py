@@ -22,7 +22,7 @@ from idp.web import app_request, client, prebuilt, sso_cookie
 from idp.web import form_session as form_session_
 
 from . import bp
-from .blank_forms import blank_form, kept_blank_form
+from .blank_forms import blank_form, early_blank_form
 from .forms import IDENTIFIER_MAX, FormError, password_field, posted_form, safe_next, text_field
 from .parked import parked_in, parked_request, parked_uid, uid_of
 
@@ -89,17 +89,9 @@ def early_login_page(environ: WSGIEnvironment) -> prebuilt.Page | None:
     page_request = app.request_class(environ)
     if _login_hint(page_request) or sso_cookie.cookie_name() in page_request.cookies:
         return None
-    form_session = app.session_interface.open_session(app, page_request)
-    if form_session is None:  # no secret key: the view answers as Flask does
-        return None
     interaction = uid_of(parked_in(environ, page_request.args.get("interaction")))
-    page = kept_blank_form(app, page_request, form_session, _PAGE,
-                           next=safe_next(page_request.args.get("next")), interaction=interaction)
-    if page is None:
-        return None
-    response = app.response_class()
-    app.session_interface.save_session(app, form_session, response)
-    return prebuilt.Page(page.encode(), response.headers.getlist("Set-Cookie"))
+    return early_blank_form(app, page_request, _PAGE, next=safe_next(page_request.args.get("next")),
+                            interaction=interaction)
 
 
 @dataclass

@@ -40,19 +40,24 @@ def current_record() -> SessionRecord | None:
 
 def record_in(environ: WSGIEnvironment) -> SessionRecord | None:
     """``current_record`` of the request ``environ``; in an app context, so also past Flask's request
-    cycle (``idp.oidc.early_authorization``), which leaves what it found to the view.
+    cycle (``idp.oidc.early_authorization``), which leaves what it found to the view."""
+    found = record_including_pending_in(environ)
+    return found if found is not None and found.pending_factor is None else None
+
+
+def record_including_pending_in(environ: WSGIEnvironment) -> SessionRecord | None:
+    """The live SSO session of the request ``environ`` as plain values, complete or not: for the
+    second factor's page, which only reads it (``idp.portal.second_factor``); in an app context.
 
     Looked up at most once per request; a page that has loaded (and maybe changed) the session row
     gets that row's values instead."""
     if _CACHE_KEY in environ:
         row = environ[_CACHE_KEY]
-        found = SessionRecord.of(row) if row is not None else None
-    else:
-        if _RECORD_KEY not in environ:
-            token = app_request.cookies_of(environ).get(cookie_name())
-            environ[_RECORD_KEY] = sso.look_up(token, utcnow()) if token else None
-        found = environ[_RECORD_KEY]
-    return found if found is not None and found.pending_factor is None else None
+        return SessionRecord.of(row) if row is not None else None
+    if _RECORD_KEY not in environ:
+        token = app_request.cookies_of(environ).get(cookie_name())
+        environ[_RECORD_KEY] = sso.look_up(token, utcnow()) if token else None
+    return environ[_RECORD_KEY]  # type: ignore[no-any-return]
 
 
 def current() -> SsoSession | None:
