@@ -41,6 +41,21 @@ def cookie_attributes(response: TestResponse) -> list[tuple[str, str]]:
     return [(value.split("=")[0], value.split(";", 1)[1]) for value in response.headers.getlist("Set-Cookie")]
 
 
+def assert_same_page(early: TestResponse, by_view: TestResponse) -> None:
+    """A page answered past Flask's request cycle is the view's: status, headers, cookie attributes
+    and text, but for what differs per visit (the CSRF token, and the interaction carried)."""
+    assert early.status == by_view.status == "200 OK"
+    assert [pair for pair in early.headers.to_wsgi_list() if pair[0] != "Set-Cookie"] == \
+        [pair for pair in by_view.headers.to_wsgi_list() if pair[0] != "Set-Cookie"]
+    assert cookie_attributes(early) == cookie_attributes(by_view)
+    assert _comparable(early.text) == _comparable(by_view.text)
+
+
+def _comparable(page: str) -> str:
+    uid = hidden_value(page, "interaction")
+    return without_csrf_token(page.replace(uid, "UID") if uid else page)
+
+
 def sign_in(client: FlaskClient, identifier: str, password: str, *, form_page: str = "/login",
             **extra: str) -> TestResponse:
     """Post the sign-in form, with a CSRF token taken from ``form_page``."""

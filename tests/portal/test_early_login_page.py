@@ -15,7 +15,13 @@ from werkzeug.test import TestResponse
 from idp import i18n
 from idp.oidc import flow
 from idp.web import prebuilt, sso_cookie
-from tests.helpers.forms import cookie_attributes, csrf_token_in, hidden_value, sign_in, without_csrf_token
+from tests.helpers.forms import (
+    assert_same_page,
+    cookie_attributes,
+    csrf_token_in,
+    hidden_value,
+    sign_in,
+)
 from tests.helpers.oidc import authorize_params, interaction_uid, register_client
 
 HOSTILE_NEXT = "/x?a=\"><script>alert('1')</script>&b=<&c=\x00csrf_token\x00"
@@ -29,14 +35,6 @@ def _visit(app: Flask, query: str = "", cookie: tuple[str, str] | None = None) -
     return browser.get("/login" + query)
 
 
-def _same_page(early: TestResponse, by_view: TestResponse) -> None:
-    assert early.status == by_view.status == "200 OK"
-    assert [pair for pair in early.headers.to_wsgi_list() if pair[0] != "Set-Cookie"] == \
-        [pair for pair in by_view.headers.to_wsgi_list() if pair[0] != "Set-Cookie"]
-    assert cookie_attributes(early) == cookie_attributes(by_view)
-    assert without_csrf_token(early.text) == without_csrf_token(by_view.text)
-
-
 @pytest.mark.parametrize("language", ["vi", "en"])
 @pytest.mark.parametrize("query", ["", "?next=/account", "?next=" + quote(HOSTILE_NEXT, safe=""),
                                    "?ui_locales=en%20vi", "?interaction=gone-or-never-was"])
@@ -45,7 +43,7 @@ def test_a_new_visitors_page_is_the_views_own(app: Flask, through_flask: list[st
     cookie = (i18n.LANG_COOKIE, language)
     by_view, early = _visit(app, query, cookie), _visit(app, query, cookie)
     assert through_flask == ["/login"]  # the second never reached Flask
-    _same_page(early, by_view)
+    assert_same_page(early, by_view)
     assert [name for name, _ in cookie_attributes(early)] == [app.config["SESSION_COOKIE_NAME"]]
     assert csrf_token_in(early.text) != csrf_token_in(by_view.text)
     assert "<script>" not in early.text

@@ -11,13 +11,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.exc import OperationalError
-from werkzeug.test import TestResponse
 
 from idp import i18n
 from idp.authn import sso
 from idp.storage import subjects, transaction
 from idp.web import sso_cookie
-from tests.helpers.forms import cookie_attributes, csrf_token_in, hidden_value, without_csrf_token
+from tests.helpers.forms import assert_same_page, cookie_attributes, csrf_token_in, hidden_value
 from tests.helpers.oidc import REDIRECT_URI, authorize_params, register_client
 from tests.portal.test_second_factor import enrolled
 
@@ -37,20 +36,6 @@ def _owing_a_code(app: Flask, person: Any, language: str = "vi", location: str =
     return browser, answer.headers["Location"]
 
 
-def _same_page(early: TestResponse, by_view: TestResponse) -> None:
-    assert early.status == by_view.status == "200 OK"
-    assert [pair for pair in early.headers.to_wsgi_list() if pair[0] != "Set-Cookie"] == \
-        [pair for pair in by_view.headers.to_wsgi_list() if pair[0] != "Set-Cookie"]
-    assert cookie_attributes(early) == cookie_attributes(by_view)
-    assert _comparable(early.text) == _comparable(by_view.text)
-
-
-def _comparable(page: str) -> str:
-    """The page without what differs per visit: its CSRF token and the interaction it carries."""
-    uid = hidden_value(page, "interaction")
-    return without_csrf_token(page.replace(uid, "UID") if uid else page)
-
-
 @pytest.mark.parametrize("language", ["vi", "en"])
 @pytest.mark.parametrize("within_an_authorization", [False, True])
 def test_the_code_page_is_the_views_own(app: Flask, through_flask: list[str], make_citizen,  # type: ignore[no-untyped-def]
@@ -68,7 +53,7 @@ def test_the_code_page_is_the_views_own(app: Flask, through_flask: list[str], ma
         pages.append((browser, browser.get(location)))
         assert through_flask == ([PAGE] if len(pages) == 1 else [])  # the second never reached Flask
     (_, by_view), (browser, early) = pages
-    _same_page(early, by_view)
+    assert_same_page(early, by_view)
     assert [name for name, _ in cookie_attributes(early)] == [app.config["SESSION_COOKIE_NAME"]]
     assert csrf_token_in(early.text) != csrf_token_in(by_view.text)
     assert (hidden_value(early.text, "interaction") is not None) == within_an_authorization
