@@ -86,10 +86,11 @@ def early_second_factor_page(environ: WSGIEnvironment) -> prebuilt.Page | None:
     session that asks for a code: the blank form as ``second_factor_page`` renders it; None leaves the
     request to the view (no session, an enrolment owed, no skeleton yet, a failure).
 
-    Every sign-in with a second factor (every official's) shows this page once, and Flask's request
-    cycle is most of what it costs besides the session's read (bench/README.md); as the sign-in form
+    Every sign-in with a second factor (every official's) shows this page once. Its cost was the
+    session loaded as an ORM row with a second query for the enrolment, now one plain read, and
+    Flask's request cycle around a page from a skeleton (bench/README.md). As for the sign-in form
     (``idp.portal.signin.early_login_page``), the page is the view's skeleton filled with the same
-    values, the form session's cookie the one Flask sets.
+    values, and the form session's cookie the one Flask sets.
     """
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     record = sso_cookie.record_including_pending_in(environ)
