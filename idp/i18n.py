@@ -41,8 +41,8 @@ def select_locale() -> Locale:
 
 
 def locale_of(page_request: Request) -> Locale:
-    """The language of ``page_request``'s page; the sign-in page answered past Flask's request cycle
-    (``idp.portal.signin.early_login_page``) asks it of its own request object."""
+    """The language of ``page_request``'s page; the pages answered past Flask's request cycle
+    (``idp.portal.blank_forms.early_blank_form``) ask it of their own request object."""
     # Query string only: reading a form body here would re-raise a body error inside the error page.
     code = (supported(page_request.args.get("ui_locales")) or supported(page_request.cookies.get(LANG_COOKIE))
             or current_app.config["IDP_DEFAULT_LOCALE"])

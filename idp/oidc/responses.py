@@ -13,14 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
-from typing import cast
 from urllib.parse import urlencode, urlsplit
 
 from flask import Response, current_app, make_response, render_template
-from flask.globals import request_ctx
 from werkzeug.routing import MapAdapter
 from werkzeug.urls import iri_to_uri
 
+from idp.web import app_request
 from idp.web.security_headers import CSP
 
 from . import flow, prompt_policy
@@ -74,7 +73,7 @@ def interaction_page(uid: str, prompt: str, *, login_hint: str | None, ui_locale
     authorization endpoints do: every sign-in then costs the browser one round trip fewer than a
     detour through /interaction. Choosing an account and consenting are the interaction's own pages.
     """
-    urls = urls or cast(MapAdapter, request_ctx.url_adapter)  # a request's, which Flask always makes
+    urls = urls or app_request.url_adapter()
     if prompt == prompt_policy.LOGIN:
         return urls.build("portal.login_page", {"interaction": uid, "login_hint": login_hint, "ui_locales": ui_locales})
     if prompt == prompt_policy.SECOND_FACTOR:

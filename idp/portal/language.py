@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 from flask import Request, abort, current_app, redirect, request, url_for
-from flask.globals import request_ctx
 from werkzeug.routing import MapAdapter
 from werkzeug.wrappers import Response
 
 from idp.i18n import LANG_COOKIE
+from idp.web import app_request
 
 from . import bp
 from .forms import safe_next
@@ -21,13 +19,13 @@ ONE_YEAR = 365 * 24 * 3600
 def language_url(code: str) -> str:
     """The language switch's link to ``code``, back to the page it is on (a GET's own address; after a
     form post, the home page: the post cannot be repeated)."""
-    return language_url_of(cast(MapAdapter, request_ctx.url_adapter), request, code)  # a request's: never None
+    return language_url_of(app_request.url_adapter(), request, code)
 
 
 def language_url_of(urls: MapAdapter, page_request: Request, code: str) -> str:
     """``language_url`` of ``page_request`` with the URL adapter bound to it (what ``url_for`` builds
-    with): the sign-in page answered past Flask's request cycle
-    (``idp.portal.signin.early_login_page``) has its own."""
+    with): a page answered past Flask's request cycle (``idp.portal.blank_forms.early_blank_form``)
+    has its own."""
     return urls.build("portal.switch_language",
                       {"code": code, "next": page_request.full_path if page_request.method == "GET" else None})
 

@@ -29,7 +29,8 @@ def parked_request() -> flow.Parked | None:
 
 def parked_in(environ: WSGIEnvironment, uid: str | None) -> flow.Parked | None:
     """``parked_request`` of the request ``environ`` naming ``uid``; in an app context, so also for
-    the sign-in page answered past Flask's request cycle (``idp.portal.signin.early_login_page``)."""
+    the sign-in and second-factor pages answered past Flask's request cycle (``idp.portal.signin``,
+    ``idp.portal.second_factor``)."""
     if _KEY not in environ:
         with reading():  # only read here: the page's steps write in transactions of their own
             environ[_KEY] = flow.parked(uid) if uid else None

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from flask import Flask, Request, current_app, make_response, redirect, render_template, request, session, url_for
-from flask.globals import request_ctx
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from werkzeug.datastructures import MultiDict
@@ -152,7 +151,7 @@ def login_submit() -> Response | tuple[str, int]:
     # A new form secret too: nothing tied to the anonymous visit survives the sign-in.
     session.pop("csrf_token", None)
     step = early.step if early and early.step else _next_step(
-        result, parked, request.form.get("next"), cast(MapAdapter, request_ctx.url_adapter))
+        result, parked, request.form.get("next"), app_request.url_adapter())
     response = responses.redirect(step) if isinstance(step, str) else make_response(answer(step))
     sso_cookie.set_cookie(response, cast(str, result.token))
     return response

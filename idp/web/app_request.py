@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl
 
 import flask
 from flask import current_app
+from flask.globals import request_ctx
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.routing import MapAdapter
 from werkzeug.sansio.http import parse_cookie
@@ -46,6 +47,12 @@ def query_of(environ: WSGIEnvironment) -> ImmutableMultiDict[str, str]:
     """The query string's parameters, as werkzeug's ``request.args`` reads them, but for bytes that
     are not UTF-8 (U+FFFD)."""
     return ImmutableMultiDict(parse_qsl(_query(environ), keep_blank_values=True, errors="werkzeug.url_quote"))
+
+
+def url_adapter() -> MapAdapter:
+    """The URL adapter of the current request, the one ``url_for`` builds with (Flask makes one for
+    every request), for the functions that also build with ``url_adapter_of``'s."""
+    return cast(MapAdapter, request_ctx.url_adapter)
 
 
 def url_adapter_of(page_request: flask.Request) -> MapAdapter:

@@ -85,8 +85,8 @@ def csrf_token() -> str:
 
 def csrf_token_of(app: Flask, form_session: SessionMixin) -> str:
     """A new signed CSRF token of ``form_session``, whose secret is made if it has none yet; what
-    ``csrf_token`` gives the request's pages, and the sign-in page answered past Flask's request
-    cycle (``idp.portal.signin.early_login_page``) gives its own."""
+    ``csrf_token`` gives the request's pages, and the pages answered past Flask's request cycle
+    (``idp.portal.blank_forms.early_blank_form``) give their own."""
     if not isinstance(form_session.get(_CSRF_FIELD), str):
         form_session[_CSRF_FIELD] = secrets.token_hex(20)
     return _csrf_serializer(app).dumps(form_session[_CSRF_FIELD])  # type: ignore[no-any-return]

@@ -80,7 +80,7 @@ def render(template_name: str, *, variables: Mapping[str, str | None],
 def kept(template_name: str, locale: str, variables: Mapping[str, str | None]) -> Skeleton | None:
     """The skeleton ``render`` has made of ``template_name`` in ``locale`` for the variables present
     in ``variables``, if it has and the template has not been reloaded since. A page answered past
-    Flask's request cycle (``idp.portal.signin.early_login_page``) has no request context to render
+    Flask's request cycle (``idp.portal.blank_forms.early_blank_form``) has no request context to render
     one in: the view renders the first."""
     found = _kept_skeletons().get(_key(template_name, locale, variables))
     if found is None or found[0] is not current_app.jinja_env.get_template(template_name):
