@@ -20,13 +20,9 @@ from idp.storage.clients import ClientRecord
 from idp.storage.credentials import Credentials
 from idp.storage.mfa import Enrolment
 from idp.storage.sessions import SessionRecord
-from idp.storage.subjects import Subject, SubjectRecord, SubjectStatus
+from idp.storage.subjects import Person, SubjectStatus
 
 from . import passwords, sso, throttle
-
-# Who signs in: a citizen is read as plain values with the password hash, an official is the
-# ORM object the directory sync keeps up to date.
-Person = Subject | SubjectRecord
 
 # What a session may still owe (SsoSession.pending_factor).
 FACTOR_OTP = "otp"

@@ -1,16 +1,20 @@
 """Completing a sign-in with its second factor: a TOTP code, a recovery code, or a first enrolment.
 
 Each passes through ``idp.mfa`` (replay-safe codes, single-use recovery codes, their own failure
-budget) and, on success, completes the SSO session: ``amr`` gains the methods used (RFC 8176), so the
-ID token's ``acr`` becomes the MFA level, and ``auth_time`` becomes now.
+budget) and, on success, completes the SSO session in the transaction that uses the code up:
+``amr`` gains the methods used (RFC 8176), so the ID token's ``acr`` becomes the MFA level, and
+``auth_time`` becomes now. A session ended meanwhile raises ``sso.SessionEnded``, and the code stays
+unused.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from idp import audit
 from idp.mfa import VerifyResult, recovery_codes, totp
-from idp.storage import transaction, utcnow
-from idp.storage.sessions import SsoSession
+from idp.storage import utcnow
+from idp.storage.sessions import SessionRecord, SsoSession
 
 from . import sso
 
@@ -19,36 +23,43 @@ from . import sso
 TOTP_METHODS = ["otp", "mfa"]
 
 
-def _complete(session: SsoSession, ip: str | None, factor: str) -> None:
-    with transaction():
-        sso.add_factor(session, TOTP_METHODS, utcnow())
-        audit.record("login.success", subject=session.subject, ip=ip, amr=session.amr, sid=session.sid,
-                     factor=factor)
+class _Completion:
+    """What a right code does, in its transaction: the session completed and the sign-in audited.
+    ``session`` is the session as it then is."""
+
+    def __init__(self, session: SessionRecord, ip: str | None, factor: str) -> None:
+        self.session, self.ip, self.factor = session, ip, factor
+
+    def __call__(self) -> None:
+        session = self.session = sso.add_factor(self.session, TOTP_METHODS, utcnow())
+        audit.record("login.success", subject=session.subject, ip=self.ip, amr=session.amr, sid=session.sid,
+                     factor=self.factor)
 
 
-def with_code(session: SsoSession, code: str, ip: str | None) -> VerifyResult:
-    result = totp.verify(session.subject, code, ip=ip)
-    if result.ok:
-        _complete(session, ip, "totp")
-    return result
+def _checked(check: Callable[..., VerifyResult], session: SessionRecord, code: str,
+             ip: str | None, factor: str) -> tuple[VerifyResult, SessionRecord]:
+    completion = _Completion(session, ip, factor)
+    return check(session.subject, code, ip=ip, completes=completion), completion.session
 
 
-def with_recovery_code(session: SsoSession, code: str, ip: str | None) -> VerifyResult:
-    result = recovery_codes.use(session.subject, code, ip=ip)
-    if result.ok:
-        _complete(session, ip, "recovery_code")
-    return result
+def with_code(session: SessionRecord, code: str, ip: str | None) -> tuple[VerifyResult, SessionRecord]:
+    """Check a code from the authenticator; the result, and the session as it now is (complete when
+    the code passed)."""
+    return _checked(totp.verify, session, code, ip, "totp")
 
 
-def enrol(session: SsoSession, code: str, ip: str | None) -> list[str]:
-    """Confirm the pending enrolment with its first code; returns the recovery codes (shown once).
-    Raises idp.mfa.WrongCode / NoPendingEnrolment."""
-    codes = totp.confirm_enrolment(session.subject, code, ip=ip)
-    _complete(session, ip, "enrolment")
-    return codes
+def with_recovery_code(session: SessionRecord, code: str, ip: str | None) -> tuple[VerifyResult, SessionRecord]:
+    """As ``with_code``, with one of the recovery codes."""
+    return _checked(recovery_codes.use, session, code, ip, "recovery_code")
 
 
-def account_label(session: SsoSession) -> str:
+def enrol(session: SessionRecord, code: str, ip: str | None) -> list[str]:
+    """Confirm the pending enrolment with its first code, completing the session; returns the recovery
+    codes (shown once). Raises idp.mfa.WrongCode / NoPendingEnrolment."""
+    return totp.confirm_enrolment(session.subject, code, ip=ip, completes=_Completion(session, ip, "enrolment"))
+
+
+def account_label(session: SsoSession | SessionRecord) -> str:
     """How the authenticator app names the account: the e-mail, else the name (never an ID number)."""
     subject = session.subject
     return subject.email or subject.full_name

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from blinker import Namespace
@@ -58,12 +58,20 @@ def start(subject: Subject | SubjectRecord, *, amr: list[str], now: datetime, ip
     return written, token
 
 
-def add_factor(row: SsoSession, methods: list[str], now: datetime) -> None:
-    """Record a second factor just passed: the session is complete, its amr grows, and auth_time moves
-    to now (OIDC Core §2: the time the authentication happened)."""
-    row.amr = " ".join(dict.fromkeys(row.amr.split() + methods))
-    row.pending_factor = None
-    row.auth_time = now
+class SessionEnded(Exception):
+    """The session was ended (signed out everywhere, by an admin) while a page was completing it."""
+
+
+def add_factor(session: SessionRecord, methods: list[str], now: datetime) -> SessionRecord:
+    """Record a second factor just passed, in the caller's transaction: the session is complete, its
+    amr grows, and auth_time moves to now (OIDC Core §2: the time the authentication happened).
+    Returns the session as it now is; raises SessionEnded when its row is gone, so that the caller's
+    transaction (the code that passed, its audit event) is rolled back with it."""
+    completed = replace(session, amr=" ".join(dict.fromkeys(session.amr.split() + methods)), pending_factor=None,
+                        auth_time=now)
+    if not sessions.complete(session.sid, completed.amr, now):
+        raise SessionEnded()
+    return completed
 
 
 def is_live(row: SsoSession | SessionRecord, now: datetime) -> bool:

@@ -64,6 +64,7 @@ class Verdict:
 
 
 ALLOWED = Verdict(True)
+ALLOWED_WITH_FAILURES = Verdict(True, failures_on_record=True)
 
 
 def _limits(scope: str) -> Limits:
@@ -211,7 +212,7 @@ def check(account: str, ip: str, now: datetime) -> Verdict:
     refused = [v for v in verdicts if not v.allowed]
     if refused:
         return max(refused, key=lambda v: (v.reason == "locked", v.seconds))
-    return Verdict(True, failures_on_record=True) if pairs[0] in counters else ALLOWED
+    return ALLOWED_WITH_FAILURES if pairs[0] in counters else ALLOWED
 
 
 def record_failure(account: str, ip: str, now: datetime) -> bool:
@@ -233,7 +234,9 @@ def clear(account: str) -> None:
 def check_scope(scope: str, value: str, now: datetime) -> Verdict:
     """May an attempt counted against ``scope``'s counter for ``value`` go ahead?"""
     pair = (scope, _key(scope, value))
-    return _verdict(_counters([pair]).get(pair), now)
+    counter = _counters([pair]).get(pair)
+    verdict = _verdict(counter, now)
+    return ALLOWED_WITH_FAILURES if verdict.allowed and counter is not None else verdict
 
 
 def record_scope_failure(scope: str, value: str, now: datetime, limits: Limits) -> Counter:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,7 +22,7 @@ from flask import current_app
 
 from idp import audit
 from idp.authn import throttle
-from idp.storage.subjects import Subject
+from idp.storage.subjects import Person
 
 THROTTLE_SCOPE = "otp"
 
@@ -72,7 +73,7 @@ def _limits() -> throttle.Limits:
                            timedelta(seconds=cfg["IDP_TOTP_LOCK_SECONDS"]), 0.0, 0.0)
 
 
-def lock_verdict(subject: Subject, now: datetime) -> throttle.Verdict:
+def lock_verdict(subject: Person, now: datetime) -> throttle.Verdict:
     """Whether the subject may try a code now (read only)."""
     return throttle.check_scope(THROTTLE_SCOPE, subject.sub, now)
 
@@ -81,7 +82,7 @@ def locked(verdict: throttle.Verdict) -> VerifyResult:
     return VerifyResult(Outcome.LOCKED, seconds=verdict.seconds)
 
 
-def count_failure(subject: Subject, now: datetime, *, factor: str, reason: str, ip: str | None) -> VerifyResult:
+def count_failure(subject: Person, now: datetime, *, factor: str, reason: str, ip: str | None) -> VerifyResult:
     """Count and audit a failed code, in the caller's transaction; LOCKED when this failure locked."""
     counter = throttle.record_scope_failure(THROTTLE_SCOPE, subject.sub, now, _limits())
     audit.record("mfa.failed", subject=subject, ip=ip, factor=factor, reason=reason)
@@ -91,6 +92,20 @@ def count_failure(subject: Subject, now: datetime, *, factor: str, reason: str, 
     return VerifyResult(Outcome.WRONG)
 
 
-def clear_failures(subject: Subject) -> None:
+def clear_failures(subject: Person) -> None:
     """Forget the subject's failed codes (after a right one, or an admin's reset), in the caller's transaction."""
     throttle.clear_scope(THROTTLE_SCOPE, subject.sub)
+
+
+# What a right code was asked for (a session's second factor, a first enrolment), done in the
+# transaction that uses the code up: a code is never spent without it, nor it done without the code.
+Completes = Callable[[], None] | None
+
+
+def passed(subject: Person, verdict: throttle.Verdict, completes: Completes) -> None:
+    """What every right code does in the transaction that uses it up: forget the failures on record
+    (most people have none, and their sign-in skips the write), then what the code completes."""
+    if verdict.failures_on_record:
+        clear_failures(subject)
+    if completes is not None:
+        completes()

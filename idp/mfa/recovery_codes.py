@@ -16,9 +16,9 @@ from datetime import datetime
 from idp import audit
 from idp.storage import mfa as rows
 from idp.storage import transaction, utcnow
-from idp.storage.subjects import Subject
+from idp.storage.subjects import Person, Subject
 
-from . import NotEnrolled, Outcome, VerifyResult, clear_failures, count_failure, lock_verdict, locked
+from . import Completes, NotEnrolled, Outcome, VerifyResult, count_failure, lock_verdict, locked, passed
 
 ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
 COUNT = 10
@@ -44,11 +44,11 @@ def normalise(text: str) -> str | None:
     return code
 
 
-def _hash(subject: Subject, code: str) -> str:
+def _hash(subject: Person, code: str) -> str:
     return hashlib.sha256(f"dangnhap-recovery:{subject.sub}:{code}".encode()).hexdigest()
 
 
-def issue(subject: Subject, now: datetime) -> list[str]:
+def issue(subject: Person, now: datetime) -> list[str]:
     """A new set, replacing any earlier one, in the caller's transaction; the codes are shown only now."""
     codes = [_new_code() for _ in range(COUNT)]
     rows.replace_recovery_codes(subject.id, [_hash(subject, code) for code in codes], now)
@@ -71,8 +71,10 @@ def remaining(subject: Subject) -> int:
     return rows.unused_recovery_codes(subject.id)
 
 
-def use(subject: Subject, code: str, *, now: datetime | None = None, ip: str | None = None) -> VerifyResult:
-    """Pass the second factor with a recovery code, once; ``remaining`` says how many are left."""
+def use(subject: Person, code: str, *, now: datetime | None = None, ip: str | None = None,
+        completes: Completes = None) -> VerifyResult:
+    """Pass the second factor with a recovery code, once; ``remaining`` says how many are left.
+    ``completes`` runs in the transaction that uses the code up."""
     now = now or utcnow()
     if not rows.is_enrolled(subject.id):
         return VerifyResult(Outcome.NOT_ENROLLED)
@@ -82,9 +84,9 @@ def use(subject: Subject, code: str, *, now: datetime | None = None, ip: str | N
     normalised = normalise(code)
     with transaction():
         if normalised is not None and rows.use_recovery_code(subject.id, _hash(subject, normalised), now):
-            clear_failures(subject)
             left = rows.unused_recovery_codes(subject.id)
             audit.record("mfa.recovery_code_used", subject=subject, ip=ip, remaining=left)
+            passed(subject, verdict, completes)
             return VerifyResult(Outcome.OK, remaining=left)
         # An unknown code and an already used one are the same failure.
         return count_failure(subject, now, factor=FACTOR, reason="wrong" if normalised else "malformed", ip=ip)

@@ -25,10 +25,11 @@ from flask import current_app
 
 from idp import audit, crypto
 from idp.storage import mfa as rows
-from idp.storage import transaction, utcnow
-from idp.storage.subjects import Subject
+from idp.storage import reading, transaction, utcnow, writing
+from idp.storage.subjects import Person, Subject
 
 from . import (
+    Completes,
     NoPendingEnrolment,
     NotAllowed,
     Outcome,
@@ -38,6 +39,7 @@ from . import (
     count_failure,
     lock_verdict,
     locked,
+    passed,
     policy,
     recovery_codes,
 )
@@ -120,11 +122,11 @@ def _decrypt(token: str) -> str:
     return crypto.decrypt(token, PURPOSE).decode("ascii")
 
 
-def is_enrolled(subject: Subject) -> bool:
+def is_enrolled(subject: Person) -> bool:
     return rows.is_enrolled(subject.id)
 
 
-def start_enrolment(subject: Subject, account: str, *, now: datetime | None = None) -> Enrolment:
+def start_enrolment(subject: Person, account: str, *, now: datetime | None = None) -> Enrolment:
     """A new secret for ``subject``, stored as pending; ``account`` labels it in the app (e-mail or uid)."""
     now = now or utcnow()
     secret = base64.b32encode(secrets.token_bytes(20)).decode("ascii")
@@ -134,10 +136,11 @@ def start_enrolment(subject: Subject, account: str, *, now: datetime | None = No
     return Enrolment(secret=secret, uri=uri, svg=qr_svg(uri), grouped_key=group_key(secret))
 
 
-def confirm_enrolment(subject: Subject, code: str, *, now: datetime | None = None,
-                      ip: str | None = None) -> list[str]:
+def confirm_enrolment(subject: Person, code: str, *, now: datetime | None = None,
+                      ip: str | None = None, completes: Completes = None) -> list[str]:
     """Put the pending secret in force once ``code`` proves the person's app has it; returns the new
-    recovery codes (shown once). Raises NoPendingEnrolment or WrongCode."""
+    recovery codes (shown once). Raises NoPendingEnrolment or WrongCode. ``completes`` runs in the
+    same transaction (a first sign-in's second factor)."""
     now = now or utcnow()
     row = rows.credential(subject.id)
     if row is None or row.pending_secret_encrypted is None or row.pending_since is None:
@@ -154,25 +157,36 @@ def confirm_enrolment(subject: Subject, code: str, *, now: datetime | None = Non
             raise NoPendingEnrolment()
         codes = recovery_codes.issue(subject, now)
         audit.record("mfa.enrolled", subject=subject, ip=ip, factor=FACTOR, replaced=replacing)
+        if completes is not None:
+            completes()
     return codes
 
 
-def verify(subject: Subject, code: str, *, now: datetime | None = None, ip: str | None = None) -> VerifyResult:
-    """Check a code from the subject's authenticator; each code passes at most once."""
+def verify(subject: Person, code: str, *, now: datetime | None = None, ip: str | None = None,
+           completes: Completes = None) -> VerifyResult:
+    """Check a code from the subject's authenticator; each code passes at most once.
+
+    Every official's sign-in passes here, so a right code costs plain statements: the secret and the
+    failure budget read outside any transaction, then one ``writing()`` block that uses the code's
+    step up and does what it ``completes`` (the session's second factor). A person with failures on
+    record, and every failure, go through the ORM session's transaction (the counter is locked)."""
     now = now or utcnow()
-    row = rows.credential(subject.id)
-    if row is None or row.secret_encrypted is None:
-        return VerifyResult(Outcome.NOT_ENROLLED)
-    verdict = lock_verdict(subject, now)
+    with reading():
+        secret = rows.secret_in_force(subject.id)
+        if secret is None:
+            return VerifyResult(Outcome.NOT_ENROLLED)
+        verdict = lock_verdict(subject, now)
     if not verdict.allowed:
         return locked(verdict)
     digits = normalise(code)
-    step = matching_step(_decrypt(row.secret_encrypted), digits, now) if digits else None
+    step = matching_step(_decrypt(secret), digits, now) if digits else None
+    if step is not None:
+        with transaction() if verdict.failures_on_record else writing():
+            if rows.accept_step(subject.id, step, now):
+                passed(subject, verdict, completes)
+                return VerifyResult(Outcome.OK)
+    reason = "malformed" if digits is None else "wrong" if step is None else "replayed"
     with transaction():
-        if step is not None and rows.accept_step(subject.id, step, now):
-            clear_failures(subject)
-            return VerifyResult(Outcome.OK)
-        reason = "malformed" if digits is None else "wrong" if step is None else "replayed"
         return count_failure(subject, now, factor=FACTOR, reason=reason, ip=ip)
 
 

@@ -16,11 +16,11 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from werkzeug.wrappers import Response
 
-from idp.authn import login, second_factor
+from idp.authn import login, second_factor, sso
 from idp.mfa import NoPendingEnrolment, Outcome, VerifyResult, WrongCode, totp
 from idp.oidc import flow, interactions
 from idp.oidc.endpoints import answer
-from idp.storage.sessions import SessionRecord, SsoSession
+from idp.storage.sessions import SessionRecord
 from idp.web import client, prebuilt, sso_cookie
 
 from . import bp
@@ -35,18 +35,25 @@ CODE_MAX = 32
 _PAGE = "portal/second_factor.html"
 
 
-def _session() -> SsoSession | None:
-    return sso_cookie.current_including_pending()
+def _session() -> SessionRecord | None:
+    """The browser's session, complete or owing its second factor, as plain values: the pages change
+    it by statements of their own (``idp.authn.second_factor``)."""
+    return sso_cookie.record_including_pending_in(request.environ)
 
 
-def _done(session: SsoSession) -> Response | tuple[str, int]:
+def _to_sign_in() -> Response:
+    return redirect(url_for("portal.login_page", interaction=parked_uid()))
+
+
+def _done(session: SessionRecord) -> Response | tuple[str, int]:
     """Where to go once the factor is passed: back to the application with its answer, or the account."""
     parked = parked_request()
     if parked is None:
         return redirect(url_for("portal.account"))
-    if session.pending_factor is None:
-        interactions.record_sign_in(parked[0], session.sid)
-    return answer(flow.resume(parked, sso_cookie.current_record()))
+    complete = session if session.pending_factor is None else None
+    if complete is not None:
+        interactions.record_sign_in(parked[0], complete.sid)
+    return answer(flow.resume(parked, complete))
 
 
 def _error(result: VerifyResult) -> tuple[str, int]:
@@ -63,19 +70,22 @@ def _code_page(error: str | None = None, status: int = 200) -> tuple[str, int]:
     return blank_form(_PAGE, {}, interaction=parked_uid()), status
 
 
+def _enrolled(record: SessionRecord) -> bool:
+    """Whether the person has an authenticator, as read with the session when it was."""
+    return record.enrolment.enrolled if record.enrolment is not None else totp.is_enrolled(record.subject)
+
+
 def _asks_for_a_code(record: SessionRecord) -> bool:
     """Whether the session's page is the code form: the person has an authenticator, and the session
     does not owe an enrolment instead."""
-    enrolled = record.enrolment.enrolled if record.enrolment is not None else totp.is_enrolled(record.subject)
-    return record.pending_factor != login.FACTOR_ENROL and enrolled
+    return record.pending_factor != login.FACTOR_ENROL and _enrolled(record)
 
 
 @bp.get("/login/second-factor")
 def second_factor_page() -> Response | tuple[str, int]:
-    # The session is only read here, as plain values: the code's post loads it to change it.
-    record = sso_cookie.record_including_pending_in(request.environ)
+    record = _session()
     if record is None:
-        return redirect(url_for("portal.login_page", interaction=parked_uid()))
+        return _to_sign_in()
     if not _asks_for_a_code(record):
         return redirect(url_for("portal.enrol_page", interaction=parked_uid()))
     return _code_page()
@@ -105,14 +115,17 @@ def early_second_factor_page(environ: WSGIEnvironment) -> prebuilt.Page | None:
 def second_factor_submit() -> Response | tuple[str, int]:
     session = _session()
     if session is None:
-        return redirect(url_for("portal.login_page", interaction=parked_uid()))
+        return _to_sign_in()
     use_recovery = request.form.get("method") == "recovery"
     try:
         code = text_field("recovery_code" if use_recovery else "code", max_length=CODE_MAX)
     except FormError:
         return _code_page(_("Please enter the code."), 400)
     check = second_factor.with_recovery_code if use_recovery else second_factor.with_code
-    result = check(session, code, client.ip())
+    try:
+        result, session = check(session, code, client.ip())
+    except sso.SessionEnded:
+        return _to_sign_in()
     if not result.ok:
         return _code_page(*_error(result))
     if use_recovery and result.remaining is not None:
@@ -128,19 +141,19 @@ def second_factor_continue() -> Response | tuple[str, int]:
     return _done(session)
 
 
-def _enrol_page(session: SsoSession, error: str | None = None, status: int = 200) -> tuple[str, int]:
+def _enrol_page(session: SessionRecord, error: str | None = None, status: int = 200) -> tuple[str, int]:
     enrolment = totp.start_enrolment(session.subject, second_factor.account_label(session))
     return render_template("portal/enrol.html", enrolment=enrolment, error=error, interaction=parked_uid()), status
 
 
-def _may_enrol() -> SsoSession | Response:
+def _may_enrol() -> SessionRecord | Response:
     """Enrolling here is only for someone with no authenticator yet: otherwise a password alone could
     replace the authenticator and walk past the second factor (a new one is set up from the account
     page, after passing the current one)."""
     session = _session()
     if session is None:
-        return redirect(url_for("portal.login_page", interaction=parked_uid()))
-    if totp.is_enrolled(session.subject):
+        return _to_sign_in()
+    if _enrolled(session):
         return redirect(url_for("portal.second_factor_page", interaction=parked_uid()))
     return session
 
@@ -160,6 +173,8 @@ def enrol_submit() -> Response | tuple[str, int]:
         return session
     try:
         codes = second_factor.enrol(session, text_field("code", max_length=CODE_MAX), client.ip())
+    except sso.SessionEnded:
+        return _to_sign_in()
     except (FormError, WrongCode):
         return _enrol_page(session, _("The verification code is not correct. Scan the new QR code and try again."))
     except NoPendingEnrolment:

@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.expression import FromClause, Join
 
-from .base import Base, UtcDateTime, db, utcnow
+from .base import Base, Prepared, UtcDateTime, db, utcnow
 from .subjects import Subject, SubjectRole
 
 
@@ -136,16 +136,26 @@ def confirm_pending(subject_id: int, pending_secret_encrypted: str, step: int, n
     ).rowcount == 1
 
 
+# Every official's sign-in checks a code: the secret is read as one value, and the step accepted by
+# a prebuilt UPDATE, so that both run as plain statements (in a ``writing()`` block with the session's
+# completion: ``idp.authn.second_factor``).
+_SECRET_IN_FORCE = Prepared(select(_TOTP.c.secret_encrypted).where(_TOTP.c.subject_id == bindparam("subject_id")))
+_ACCEPT_STEP = Prepared(
+    update(_TOTP)
+    .where(_TOTP.c.subject_id == bindparam("by_subject_id"), _TOTP.c.secret_encrypted.is_not(None),
+           or_(_TOTP.c.last_step.is_(None), _TOTP.c.last_step < bindparam("new_step"))))
+
+
+def secret_in_force(subject_id: int) -> str | None:
+    """The confirmed secret (encrypted) that codes are checked against; None when there is none."""
+    return _SECRET_IN_FORCE.scalar({"subject_id": subject_id})  # type: ignore[no-any-return]
+
+
 def accept_step(subject_id: int, step: int, now: datetime) -> bool:
     """Record ``step`` as the last accepted one if it is later than the stored one (RFC 6238 §5.2:
     a verifier must not accept the second attempt of the same OTP). True when this call accepted it."""
-    return db.session.execute(
-        update(TotpCredential)
-        .where(TotpCredential.subject_id == subject_id, TotpCredential.secret_encrypted.is_not(None),
-               or_(TotpCredential.last_step.is_(None), TotpCredential.last_step < step))
-        .values(last_step=step, last_used_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    return _ACCEPT_STEP.changed({"by_subject_id": subject_id, "new_step": step, "last_step": step,
+                                 "last_used_at": now}) == 1
 
 
 def delete_credential(subject_id: int) -> bool:

@@ -119,6 +119,15 @@ def touch(token_hash: str, now: datetime) -> None:
     _TOUCH.later({"by_token_hash": token_hash, "last_seen_at": now})
 
 
+_COMPLETE = Prepared(update(_SESSIONS).where(_SESSIONS.c.sid == bindparam("by_sid")))
+
+
+def complete(sid: str, amr: str, auth_time: datetime) -> bool:
+    """The session's second factor passed: its methods and authentication time, nothing owed any more.
+    False when the session is gone (ended by another request meanwhile)."""
+    return _COMPLETE.changed({"by_sid": sid, "amr": amr, "pending_factor": None, "auth_time": auth_time}) == 1
+
+
 # Every sign-in writes one and reads nothing back in that request (the caller made the secret and
 # the sid): an INSERT of its values, without the ORM's unit of work and its fetching of the new id.
 _INSERT = Prepared(insert(SsoSession.__table__))

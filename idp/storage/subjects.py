@@ -81,6 +81,9 @@ class SubjectRecord:
     org_unit_id: int | None
 
 
+# A person as a page or a flow has them: loaded as a row, or read as plain values.
+Person = Subject | SubjectRecord
+
 # The columns of a SubjectRecord, in its order, for statements that read one.
 RECORD_COLUMNS = tuple(Subject.__table__.c[name] for name in SubjectRecord.__dataclass_fields__)
 

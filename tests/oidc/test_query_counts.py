@@ -35,6 +35,7 @@ from tests.helpers.oidc import (
     tokens_for,
 )
 from tests.helpers.queries import autocommit_of, statements
+from tests.portal.test_second_factor import enrolled
 
 CLIENT_CREDENTIALS = {"grant_type": "client_credentials"}
 
@@ -305,3 +306,38 @@ def test_an_officials_unit_and_roles_are_read_only_when_asked_for(app: Flask) ->
     assert id_token == []
     assert profile == []
     assert org == ["SELECT org_unit", "SELECT subject_role"]
+
+
+def test_second_factor_within_an_authorization_request(app: Flask, warm: dict[str, Any], rp, citizen) -> None:
+    """Every official's sign-in passes a code: the page reads the session once, and a right code is
+    used up, the session completed and the code issued by plain statements, in two transactions."""
+    authenticator = enrolled(citizen.subject)
+    browser = app.test_client()
+    to_login = browser.get("/authorize", query_string=authorize_params(rp)).headers["Location"]
+    page = browser.get(to_login).get_data(as_text=True)
+    form = {name: re.search(rf'name="{name}" value="([^"]+)"', page).group(1) for name in ("csrf_token", "interaction")}
+    to_code = browser.post("/login", data={**form, "identifier": citizen.id_number, "password": citizen.password})
+    page = browser.get(to_code.headers["Location"]).get_data(as_text=True)
+    form = {name: re.search(rf'name="{name}" value="([^"]+)"', page).group(1) for name in ("csrf_token", "interaction")}
+    with statements(transactions=True) as second_factor:
+        assert "code" in redirect_params(browser.post("/login/second-factor",
+                                                      data={**form, "method": "totp", "code": authenticator.now()}))
+    assert second_factor == [
+        # Read outside any transaction: the session with its person, the secret, the failure budget.
+        "SELECT sso_session",
+        "SELECT totp_credential",
+        "SELECT login_throttle",
+        # No failures on record: the code's step used up and the session completed in one change.
+        "BEGIN writing",
+        "UPDATE totp_credential",
+        "UPDATE sso_session",
+        "INSERT audit_event",  # login.success
+        "COMMIT writing",
+        # The authorization request, answered in the same response with the completed session.
+        "SELECT interaction",
+        "BEGIN writing",
+        "INSERT authorization_code",
+        "INSERT audit_event",  # authorization.granted
+        "DELETE interaction",
+        "COMMIT writing",
+    ]

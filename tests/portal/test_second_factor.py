@@ -10,9 +10,10 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from idp.authn import second_factor, sso
 from idp.authn.levels import ACR_MFA, ACR_PWD
 from idp.mfa import totp
-from idp.storage import db, subjects, transaction, utcnow
+from idp.storage import audit_events, db, reading, sessions, subjects, transaction, utcnow
 from idp.storage.sessions import SsoSession
 from tests.helpers.forms import hidden_value, sign_in
 from tests.helpers.oidc import (
@@ -59,6 +60,23 @@ def test_enrolled_citizen_is_asked_for_a_code(client: FlaskClient, citizen) -> N
     assert done.status_code == 302 and done.headers["Location"] == "/account"
     assert client.get("/account").status_code == 200
     assert _session().amr.split() == ["pwd", "otp", "mfa"] and _session().pending_factor is None
+
+
+def test_a_session_ended_meanwhile_leaves_the_code_unused(client: FlaskClient, citizen) -> None:
+    """The code's step is used up in the transaction that completes the session: when the session
+    is gone by then (signed out elsewhere), neither happens, and nothing is audited as a sign-in."""
+    app = enrolled(citizen.subject)
+    sign_in(client, citizen.id_number, citizen.password)
+    row = _session()
+    with reading():
+        record = sessions.record_by_token_hash(row.token_hash)
+    with transaction():
+        sessions.delete_session(row)
+    code = app.now()
+    with pytest.raises(sso.SessionEnded):
+        second_factor.with_code(record, code, None)
+    assert audit_events.recent(event="login.success") == []
+    assert totp.verify(citizen.subject, code).ok  # still unused
 
 
 def test_wrong_code_then_lock(app, client: FlaskClient, citizen) -> None:
