@@ -16,3 +16,4 @@ def init_app(app: Flask) -> None:
     prebuilt.page(app, "/login", signin.early_login_page)
     prebuilt.move(app, "/login", signin.early_sign_in)
     prebuilt.page(app, "/login/second-factor", second_factor.early_second_factor_page)
+    prebuilt.move(app, "/login/second-factor", second_factor.early_second_factor)

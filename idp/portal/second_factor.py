@@ -8,22 +8,24 @@ to the authorization request it came from, or to the account page.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from flask import Flask, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
+from werkzeug.routing import MapAdapter
 from werkzeug.wrappers import Response
 
 from idp.authn import login, second_factor, sso
 from idp.mfa import NoPendingEnrolment, Outcome, VerifyResult, WrongCode, totp
-from idp.oidc import flow, interactions
+from idp.oidc import flow, interactions, responses
 from idp.oidc.endpoints import answer
 from idp.storage.sessions import SessionRecord
-from idp.web import client, prebuilt, sso_cookie
+from idp.web import app_request, client, prebuilt, sso_cookie
 
-from . import bp
+from . import bp, early_posts
 from .blank_forms import blank_form, early_blank_form
 from .forms import FormError, text_field
 from .parked import parked_in, parked_request, parked_uid, uid_of
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 
 CODE_MAX = 32
 _PAGE = "portal/second_factor.html"
+_EARLY_CHECK = "dangnhap.early_second_factor"
 
 
 def _session() -> SessionRecord | None:
@@ -45,15 +48,22 @@ def _to_sign_in() -> Response:
     return redirect(url_for("portal.login_page", interaction=parked_uid()))
 
 
-def _done(session: SessionRecord) -> Response | tuple[str, int]:
-    """Where to go once the factor is passed: back to the application with its answer, or the account."""
-    parked = parked_request()
+def _next_step(session: SessionRecord, parked: flow.Parked | None, urls: MapAdapter) -> str | flow.Decision:
+    """Where to go once the factor is passed: the application's answer (decided in this response,
+    for the session just completed), or the account page."""
     if parked is None:
-        return redirect(url_for("portal.account"))
+        return urls.build("portal.account", {})
     complete = session if session.pending_factor is None else None
     if complete is not None:
         interactions.record_sign_in(parked[0], complete.sid)
-    return answer(flow.resume(parked, complete))
+    return flow.resume(parked, complete)
+
+
+def _done(session: SessionRecord, step: str | flow.Decision | None = None) -> Response | tuple[str, int]:
+    """The answer for the next step (``step`` when it was decided past Flask's cycle)."""
+    if step is None:
+        step = _next_step(session, parked_request(), app_request.url_adapter())
+    return responses.redirect(step) if isinstance(step, str) else answer(step)
 
 
 def _error(result: VerifyResult) -> tuple[str, int]:
@@ -111,8 +121,19 @@ def early_second_factor_page(environ: WSGIEnvironment) -> prebuilt.Page | None:
     return early_blank_form(app, page_request, _PAGE, interaction=interaction)
 
 
+@dataclass
+class _EarlyCheck:
+    """What ``early_second_factor`` did before leaving the answer to the view: the code's result, the
+    session as it then was, and once decided where the browser goes next."""
+
+    result: VerifyResult
+    session: SessionRecord
+    step: str | flow.Decision | None = None
+
+
 @bp.post("/login/second-factor")
 def second_factor_submit() -> Response | tuple[str, int]:
+    early: _EarlyCheck | None = request.environ.get(_EARLY_CHECK)
     session = _session()
     if session is None:
         return _to_sign_in()
@@ -123,14 +144,43 @@ def second_factor_submit() -> Response | tuple[str, int]:
         return _code_page(_("Please enter the code."), 400)
     check = second_factor.with_recovery_code if use_recovery else second_factor.with_code
     try:
-        result, session = check(session, code, client.ip())
+        result, session = (early.result, early.session) if early else check(session, code, client.ip())
     except sso.SessionEnded:
         return _to_sign_in()
     if not result.ok:
         return _code_page(*_error(result))
     if use_recovery and result.remaining is not None:
         return render_template("portal/recovery_code_used.html", remaining=result.remaining, interaction=parked_uid())
-    return _done(session)
+    return _done(session, early.step if early else None)
+
+
+def early_second_factor(environ: WSGIEnvironment) -> prebuilt.Moved | None:
+    """POST /login/second-factor answered past Flask's request cycle (``idp.web.prebuilt``) when the
+    authenticator's code is right and the browser goes on by a redirect: to the application with its
+    code, or to the account page; None leaves the request to the view.
+
+    Every official's sign-in posts this form. The steps are the view's own, with the same values
+    (``early_posts``: the same CSRF check, the same form session's cookie). Whatever else is the
+    view's: a recovery code, a session that is gone, a malformed field (before anything is done);
+    and, once the code is checked (``_EarlyCheck``, so that it is checked once), a refusal, whose
+    page the view renders, or an answer that is a page.
+    """
+    post = early_posts.checked_post(environ)
+    if post is None or post.form.get("method") == "recovery":
+        return None
+    session = sso_cookie.record_including_pending_in(environ)
+    if session is None:
+        return None
+    try:
+        code = text_field("code", max_length=CODE_MAX, form=post.form)
+    except FormError:
+        return None
+    result, session = second_factor.with_code(session, code, client.ip_of(environ))
+    early = environ[_EARLY_CHECK] = _EarlyCheck(result, session)
+    if not result.ok:
+        return None
+    early.step = _next_step(session, parked_in(environ, post.form.get("interaction")), post.urls())
+    return post.moved(early.step)
 
 
 @bp.get("/login/second-factor/continue")

@@ -11,18 +11,17 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from werkzeug.datastructures import MultiDict
 from werkzeug.routing import MapAdapter
-from werkzeug.urls import iri_to_uri
 from werkzeug.wrappers import Response
 
 from idp.authn import login
 from idp.oidc import flow, interactions, responses
 from idp.oidc.endpoints import answer
 from idp.web import app_request, client, prebuilt, sso_cookie
-from idp.web import form_session as form_session_
 
 from . import bp
 from .blank_forms import blank_form, early_blank_form
-from .forms import IDENTIFIER_MAX, FormError, password_field, posted_form, safe_next, text_field
+from .early_posts import checked_post
+from .forms import IDENTIFIER_MAX, FormError, password_field, safe_next, text_field
 from .parked import parked_in, parked_request, parked_uid, uid_of
 
 if TYPE_CHECKING:
@@ -165,37 +164,25 @@ def early_sign_in(environ: WSGIEnvironment) -> prebuilt.Moved | None:
     Every sign-in posts this form, and on the one core a worker has everything it costs besides the
     password's hash counts against the argon2id limit (bench/README.md): Flask's request cycle (its
     request context, hooks, response object, context locals) was about a quarter of it. The steps are
-    the view's own, with the same values: the same CSRF check (``form_session.csrf_passed``), the same
-    fields, the same sign-in and next step, the same cookies (the SSO session's; the form session's,
-    emptied, saved by Flask's own session interface). Whatever else is the view's: a CSRF failure or
+    the view's own, with the same values (``early_posts``: the same CSRF check, the form session's
+    cookie as Flask saves it): the same fields, the same sign-in and next step, the same cookies (the
+    SSO session's; the form session's, emptied). Whatever else is the view's: a CSRF failure or
     a malformed field (before anything is done), a browser that already has an SSO cookie, a query
     string, a body werkzeug reads otherwise; and, once the sign-in is done (``_EarlyAttempt``, so
     that it is done once), a refusal, whose page the view renders, or an answer that is a page.
     """
-    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    page_request = app.request_class(environ)
-    if environ.get("QUERY_STRING") or sso_cookie.cookie_name() in page_request.cookies:
-        return None
-    form = posted_form(environ)
-    form_session = app.session_interface.open_session(app, page_request) if form is not None else None
-    if form is None or form_session is None or not form_session_.csrf_passed(app, page_request, form_session, form):
+    post = checked_post(environ)
+    if post is None or sso_cookie.cookie_name() in post.request.cookies:
         return None
     try:
-        identifier, password = _credentials(form)
+        identifier, password = _credentials(post.form)
     except FormError:
         return None
-    parked = parked_in(environ, form.get("interaction"))
+    parked = parked_in(environ, post.form.get("interaction"))
     result = login.sign_in(_attempt(environ, identifier, password, parked, None))
     early = environ[_EARLY_ATTEMPT] = _EarlyAttempt(result)
     if not _succeeded(result):
         return None
-    urls = app_request.url_adapter_of(page_request)
-    step = early.step = _next_step(result, parked, form.get("next"), urls)
-    location = step if isinstance(step, str) else responses.location_of(step, lambda: urls)
-    if location is None:
-        return None
-    form_session.pop("csrf_token", None)
-    response = app.response_class()
-    sso_cookie.set_cookie(response, cast(str, result.token))
-    app.session_interface.save_session(app, form_session, response)
-    return prebuilt.Moved(iri_to_uri(location), response.headers.getlist("Set-Cookie"))
+    step = early.step = _next_step(result, parked, post.form.get("next"), post.urls())
+    post.form_session.pop("csrf_token", None)
+    return post.moved(step, lambda response: sso_cookie.set_cookie(response, cast(str, result.token)))

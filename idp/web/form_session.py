@@ -94,7 +94,7 @@ def csrf_token_of(app: Flask, form_session: SessionMixin) -> str:
 
 def csrf_passed(app: Flask, page_request: Request, form_session: SessionMixin, form: Mapping[str, str]) -> bool:
     """Whether Flask-WTF's check of a form post (``CSRFProtect.protect``) lets this one through, asked
-    past Flask's request cycle (``idp.portal.signin.early_sign_in``) with the request's own form and
+    past Flask's request cycle (``idp.portal.early_posts``) with the request's own form and
     form session: the same token in the same field, signed with the same key and salt, read with the
     same age limit, and over https the same Referer check. False as well when only Flask-WTF can say
     (the check turned off, a token in a header): the view then checks, and answers.

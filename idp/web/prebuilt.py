@@ -31,9 +31,11 @@ that may set cookies (the sign-in page, with the form session's cookie): the hea
 view's first 200 that set a cookie, without its cookies and its length; the body and the cookies
 (none or more ``Set-Cookie`` values) are the function's, the cookies put where the view put its own.
 
-Moves (``move``) are the same again for a form POST whose answer is a 302 without a body that sets
-cookies (the sign-in form's, with the SSO session's cookie): the headers are those of the view's first
-such 302, without its Location and its cookies; the Location and the cookies are the function's.
+Moves (``move``) are the same again for a form POST whose answer is a 302 without a body that may set
+cookies (the sign-in form's, with the SSO session's cookie; the second factor's code, with none): the
+headers are those of the view's last such 302, without its Location and its cookies; the Location and
+the cookies are the function's. Cookies go where the view put its own; when the view's 302 set none,
+an answer with cookies is the view's.
 """
 
 from __future__ import annotations
@@ -79,31 +81,49 @@ class _Kept:
     headers: tuple[tuple[str, str], ...]
     body: bytes
     at: int = 0  # for an answer, a redirect and a page: where their own header goes among the headers (taken out)
-    cookies_at: int = 0  # for a page: where its cookies go among the headers (taken out)
+    # For a page and a move: where their cookies go among the headers (taken out); None when the
+    # view's response set none, so that where cookies would go is not known.
+    cookies_at: int | None = 0
 
-    def headers_with(self, name: str, value: str, cookies: Sequence[str] = ()) -> list[tuple[str, str]]:
+    def headers_with(self, name: str, value: str) -> list[tuple[str, str]]:
+        """The kept headers with ``name`` put back."""
         headers = list(self.headers)
-        if cookies:
-            headers[self.cookies_at:self.cookies_at] = [("Set-Cookie", cookie) for cookie in cookies]
+        headers.insert(self.at, (name, value))
+        return headers
+
+    def headers_with_cookies(self, name: str, value: str, cookies: Sequence[str]) -> list[tuple[str, str]] | None:
+        """The kept headers with ``name`` and ``cookies`` put back; None when there are cookies and
+        where they go is not known."""
+        if not cookies:
+            return self.headers_with(name, value)
+        if self.cookies_at is None:
+            return None
+        headers = list(self.headers)
+        headers[self.cookies_at:self.cookies_at] = [("Set-Cookie", cookie) for cookie in cookies]
         headers.insert(self.at, (name, value))
         return headers
 
     @classmethod
-    def without(cls, name: str, status: str, headers: list[tuple[str, str]], *, cookies: bool = False) -> _Kept | None:
+    def without(cls, name: str, status: str, headers: list[tuple[str, str]], *, cookies: bool = False,
+                cookieless: bool = False) -> _Kept | None:
         """The response's status and headers with its header ``name`` taken out (None if it has
-        none), and with ``cookies`` its cookies too (None if it set none)."""
-        cookies_at = 0
+        none), and with ``cookies`` its cookies too (None if it set none, unless ``cookieless``)."""
+        cookies_at: int | None = 0
         if cookies:
             names = [header.lower() for header, _ in headers]
-            if _COOKIE not in names:
+            if _COOKIE in names:
+                cookies_at = names.index(_COOKIE)
+                headers = [header for header in headers if header[0].lower() != _COOKIE]
+            elif cookieless:
+                cookies_at = None
+            else:
                 return None
-            cookies_at = names.index(_COOKIE)
-            headers = [header for header in headers if header[0].lower() != _COOKIE]
         names = [header.lower() for header, _ in headers]
         if name not in names:
             return None
         at = names.index(name)
-        return cls(status, (*headers[:at], *headers[at + 1:]), b"", at, cookies_at - (at < cookies_at))
+        return cls(status, (*headers[:at], *headers[at + 1:]), b"", at,
+                   None if cookies_at is None else cookies_at - (at < cookies_at))
 
 
 _Headers = list[tuple[str, str]]
@@ -152,16 +172,12 @@ class PrebuiltResponses:
     def page(self, path: str, produce: Callable[[WSGIEnvironment], Page | None]) -> None:
         """Answer GET ``path`` with the view's kept headers of a 200 page and the body and cookies
         ``produce(environ)`` returns (in an app context), unless it returns None."""
-        self._kinds["GET", path] = _Kind(
-            produce, lambda kept, page: (kept.headers_with("Content-Length", str(len(page.body)), page.cookies),
-                                         page.body), self._keep_page, any_query=True)
+        self._kinds["GET", path] = _Kind(produce, _send_page, self._keep_page, any_query=True)
 
     def move(self, path: str, respond: Callable[[WSGIEnvironment], Moved | None]) -> None:
-        """Answer POST ``path`` with the view's kept headers of a 302 that set cookies and the Location
-        and cookies ``respond(environ)`` returns (in an app context), unless it returns None."""
-        self._kinds["POST", path] = _Kind(
-            respond, lambda kept, moved: (kept.headers_with("Location", moved.location, moved.cookies), b""),
-            self._keep_move, any_query=True)
+        """Answer POST ``path`` with the view's kept headers of a bodiless 302 and the Location and
+        cookies ``respond(environ)`` returns (in an app context), unless it returns None."""
+        self._kinds["POST", path] = _Kind(respond, _send_move, self._keep_move, any_query=True)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         key = (environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""))
@@ -229,15 +245,25 @@ class PrebuiltResponses:
 
     @staticmethod
     def _keep_move(status: str, headers: list[tuple[str, str]], body: bytes) -> _Kept | None:
-        """A 302 without a body that sets a cookie, without its Location and its cookies (the next
-        visitor goes elsewhere, with cookies of their own)."""
-        return _Kept.without("location", status, headers, cookies=True) if (
+        """A 302 without a body, without its Location and its cookies if it set any (the next visitor
+        goes elsewhere, with cookies of their own)."""
+        return _Kept.without("location", status, headers, cookies=True, cookieless=True) if (
             status.startswith("302 ") and not body) else None
 
 
 def _send_document(kept: _Kept, document: bytes) -> tuple[_Headers, bytes] | None:
     """The kept response whole, if its body is still the document."""
     return (list(kept.headers), kept.body) if document == kept.body else None
+
+
+def _send_page(kept: _Kept, page: Page) -> tuple[_Headers, bytes] | None:
+    headers = kept.headers_with_cookies("Content-Length", str(len(page.body)), page.cookies)
+    return None if headers is None else (headers, page.body)
+
+
+def _send_move(kept: _Kept, moved: Moved) -> tuple[_Headers, bytes] | None:
+    headers = kept.headers_with_cookies("Location", moved.location, moved.cookies)
+    return None if headers is None else (headers, b"")
 
 
 def _no_cookie(headers: list[tuple[str, str]]) -> bool:

@@ -23,6 +23,13 @@ def csrf_token_in(body: str) -> str:
     return match.group(1)
 
 
+def tampered(token: str) -> str:
+    """``token`` with one character of its signature changed. Not the last one: in base64 it also
+    carries padding bits, which decoding ignores, so changing it may leave the signature valid."""
+    at = len(token) - 3
+    return token[:at] + ("A" if token[at] != "A" else "B") + token[at + 1:]
+
+
 def csrf_token(client: FlaskClient, path: str = "/login") -> str:
     return csrf_token_in(client.get(path).get_data(as_text=True))
 
@@ -49,6 +56,18 @@ def assert_same_page(early: TestResponse, by_view: TestResponse) -> None:
         [pair for pair in by_view.headers.to_wsgi_list() if pair[0] != "Set-Cookie"]
     assert cookie_attributes(early) == cookie_attributes(by_view)
     assert _comparable(early.text) == _comparable(by_view.text)
+
+
+def assert_same_move(early: TestResponse, by_view: TestResponse) -> None:
+    """A form post's redirect answered past Flask's request cycle is the view's: the same bodiless
+    302, headers and cookie attributes, but for the Location and the cookies' values."""
+    def others(response: TestResponse) -> list[tuple[str, str]]:
+        return [pair for pair in response.headers.to_wsgi_list() if pair[0] not in ("Set-Cookie", "Location")]
+
+    assert early.status == by_view.status == "302 FOUND"
+    assert others(early) == others(by_view)
+    assert cookie_attributes(early) == cookie_attributes(by_view)
+    assert early.data == by_view.data == b""
 
 
 def _comparable(page: str) -> str:

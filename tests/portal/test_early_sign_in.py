@@ -19,7 +19,7 @@ from idp.oidc import flow, interactions
 from idp.storage import audit_events
 from idp.web import sso_cookie
 from tests.conftest import make_app
-from tests.helpers.forms import cookie_attributes, csrf_token_in, hidden_value
+from tests.helpers.forms import assert_same_move, cookie_attributes, csrf_token_in, hidden_value, tampered
 from tests.helpers.oidc import REDIRECT_URI, authorize_params, exchange, register_client
 from tests.portal.test_second_factor import enrolled
 
@@ -57,17 +57,6 @@ def _sign_in_form_of(app: Flask, rp: Any, **params: str) -> str:
     return app.test_client().get("/authorize", query_string=authorize_params(rp, **params)).headers["Location"]
 
 
-def _same_move(early: TestResponse, by_view: TestResponse) -> None:
-    """The same bodiless 302, headers and cookie attributes, but for the Location and the cookies' values."""
-    def others(response: TestResponse) -> list[tuple[str, str]]:
-        return [pair for pair in response.headers.to_wsgi_list() if pair[0] not in ("Set-Cookie", "Location")]
-
-    assert early.status == by_view.status == "302 FOUND"
-    assert others(early) == others(by_view)
-    assert cookie_attributes(early) == cookie_attributes(by_view)
-    assert early.data == by_view.data == b""
-
-
 def _events(kind: str) -> int:
     return sum(event.event == kind for event in audit_events.recent())
 
@@ -86,7 +75,7 @@ def test_a_right_password_is_answered_past_flask(app: Flask, through_flask: list
     through_flask.clear()
     browser, early = _signs_in(app, citizen, **extra)
     assert through_flask == []  # neither the form nor the password reached Flask
-    _same_move(early, by_view)
+    assert_same_move(early, by_view)
     assert early.headers["Location"] == by_view.headers["Location"] == location
     sso = sso_cookie.cookie_name()
     assert [name for name, _ in cookie_attributes(early)] == [sso, app.config["SESSION_COOKIE_NAME"]]
@@ -101,7 +90,7 @@ def test_an_authorization_gets_its_code_in_the_same_response(app: Flask, through
     citizen, rp = make_citizen(), register_client(skip_consent=True)
     by_view, early = (_signs_in(app, citizen, _sign_in_form_of(app, rp))[1] for _ in range(2))
     assert through_flask == ["/authorize", "/login", "/login"]  # the first authorization's, all three
-    _same_move(early, by_view)
+    assert_same_move(early, by_view)
     params = parse_qs(urlsplit(early.headers["Location"]).query)
     assert early.headers["Location"].startswith(REDIRECT_URI + "?")
     assert sorted(params) == sorted(parse_qs(urlsplit(by_view.headers["Location"]).query)) == ["code", "iss", "state"]
@@ -141,7 +130,7 @@ def test_a_csrf_failure_is_the_views_and_signs_nobody_in(app: Flask, through_fla
                                                          tamper: str) -> None:
     citizen = make_citizen()
     browser, page = _after_a_kept_sign_in(app, through_flask, citizen)
-    tokens = {"missing": "", "wrong": csrf_token_in(page)[:-2] + "xx",
+    tokens = {"missing": "", "wrong": tampered(csrf_token_in(page)),
               "another browser's": csrf_token_in(_form_page(app)[1])}
     answer = browser.post("/login", data={"csrf_token": tokens[tamper], "identifier": citizen.id_number,
                                           "password": citizen.password})
@@ -187,7 +176,7 @@ def test_a_signed_in_browser_and_a_query_string_are_the_views(app: Flask, throug
     answer = browser.post("/login?next=/account", data={"csrf_token": csrf_token_in(page),
                                                         "identifier": citizen.id_number, "password": citizen.password})
     assert answer.status_code == 302 and through_flask == ["/account", "/login", "/login"]
-    _same_move(answer, first)
+    assert_same_move(answer, first)
 
 
 def test_an_answer_that_is_a_page_is_the_views_without_a_second_sign_in(app: Flask, through_flask: list[str],
@@ -254,7 +243,7 @@ def test_over_https_the_referer_is_checked_as_flask_wtf_does(app_config: dict[st
             answers.append(_post(browser, browser.get("/login").text, citizen))
         assert [answer.status_code for answer in answers] == [302, 302, 400, 400]
         assert seen == ["/login", "/login", "/login", "/login"]  # the first form, then the view's posts but the second
-        _same_move(answers[1], answers[0])
+        assert_same_move(answers[1], answers[0])
         assert answers[1].headers["Set-Cookie"].startswith("__Host-dn_sso=")
         assert "Strict-Transport-Security" in answers[1].headers
         assert _events("login.success") == 2
