@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -140,6 +141,16 @@ def _tls(config: DirectoryConfig) -> tuple[Tls | None, str | None]:
         return None, f"IDP_LDAP_CA_FILE {config.ca_file!r}: {exc}"
 
 
+def _sending_at_once(connection: Connection) -> None:
+    """Turn Nagle's algorithm off (TCP_NODELAY) on the connection's socket, as OpenLDAP's own client
+    library does: LDAP is requests and answers, and ldap3 leaves it on. Over TLS it held requests
+    back until the server's delayed acknowledgement (≈ 40 ms on Linux): an official's
+    ``authenticate`` over StartTLS took 96 ms against 9 ms with it off (bench/README.md)."""
+    sock = connection.socket
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class Directory:
     def __init__(self, config: DirectoryConfig) -> None:
         self.config = config
@@ -174,6 +185,7 @@ class Directory:
                                 raise_exceptions=False, read_only=True, auto_referrals=False)
         try:
             connection.open()
+            _sending_at_once(connection)
             # start_tls() answers False instead of raising in some states: never bind in clear then.
             if self.config.start_tls and not state.ldaps and not connection.start_tls():
                 raise LDAPStartTLSError(f"StartTLS did not start: {connection.last_error}")

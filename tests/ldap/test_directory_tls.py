@@ -3,8 +3,10 @@ password leaves (the sign-in page then says the directory is unavailable)."""
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
+import ldap3
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -58,3 +60,21 @@ def test_a_missing_ca_file_makes_the_directory_unavailable_not_a_crash(app_confi
     assert response.status_code == 503 and UNAVAILABLE in response.get_data(as_text=True)
     citizen = make_citizen()
     assert sign_in(other, citizen.id_number, citizen.password).status_code == 302
+
+
+@pytest.mark.parametrize("tls", ["starttls", "ldaps", None])
+def test_every_request_is_sent_at_once(app_config: dict[str, Any], app: Flask, slapd: Slapd,
+                                       monkeypatch: pytest.MonkeyPatch, tls: str | None) -> None:
+    """Nagle's algorithm is off on every connection before a password is sent (the service account's
+    and the official's binds): over TLS it held requests back for the server's delayed ACK."""
+    no_delay: list[int] = []
+    bind = ldap3.Connection.bind
+
+    def recording_bind(connection: ldap3.Connection, *args: Any, **kwargs: Any) -> bool:
+        no_delay.append(connection.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        return bind(connection, *args, **kwargs)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(ldap3.Connection, "bind", recording_bind)
+    response = sign_in(client_for(app_config, directory_settings(slapd, tls=tls)), "lan.nt", LAN.password)  # type: ignore[arg-type]
+    assert response.status_code == 302
+    assert len(no_delay) == 2 and all(no_delay)
