@@ -195,6 +195,24 @@ def test_directory_locks_after_repeated_failures_with_a_clear_message(client: Fl
     assert subject_of(official) is None
 
 
+@pytest.mark.parametrize("password", ["right", "wrong"])
+def test_a_sign_in_opens_one_directory_connection(client: FlaskClient, monkeypatch: pytest.MonkeyPatch,
+                                                  password: str) -> None:
+    """The service account's search and the official's bind share one (TLS) connection; after a
+    refused bind it reads the lock as the service account again."""
+    opened: list[str] = []
+
+    class Counted(ldap3.Connection):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            opened.append(kwargs["user"])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(ldap, "Connection", Counted)
+    response = sign_in(client, "lan.nt", LAN.password if password == "right" else "sai-mật-khẩu")
+    assert response.status_code == (302 if password == "right" else 200)
+    assert opened == [data.SERVICE_DN]
+
+
 def test_disabled_entry_is_refused_only_after_the_right_password(client: FlaskClient) -> None:
     thao = data.OFFICIALS_BY_UID["thao.dt"]
     assert_refused(sign_in(client, "thao.dt", "không-phải-mật-khẩu"), WRONG)  # reveals nothing
