@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from flask.testing import FlaskClient
+from sqlalchemy.exc import OperationalError
 from werkzeug.test import TestResponse
 
-from idp.oidc import client_registry, keys
+from idp.oidc import client_registry, interactions, keys
 from idp.storage.clients import Client
 
 from .forms import hidden_value, sign_in
@@ -153,3 +155,18 @@ def assert_answered_alike(response: TestResponse, by_view: TestResponse) -> None
     headers.pop("Content-Length"), view_headers.pop("Content-Length")
     assert headers.to_wsgi_list() == view_headers.to_wsgi_list()
     assert response.json.keys() == by_view.json.keys() >= {"access_token", "id_token", "refresh_token"}
+
+
+def sign_in_recorded_failing_once(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    """Make recording a sign-in on its interaction fail once as a lost database connection would, then
+    work: a failure after a sign-in or a code was checked, before the answer. Returns the calls."""
+    record_sign_in, calls = interactions.record_sign_in, []
+
+    def fails_once(*args: Any) -> None:
+        calls.append(args)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE", {}, Exception("connection reset"))
+        record_sign_in(*args)
+
+    monkeypatch.setattr(interactions, "record_sign_in", fails_once)
+    return calls

@@ -14,18 +14,23 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
 from werkzeug.test import TestResponse
 
 from idp.authn import sso
 from idp.authn.levels import ACR_MFA
 from idp.mfa import totp
-from idp.oidc import interactions
 from idp.storage import audit_events, db, sessions, transaction, utcnow
 from idp.storage.sessions import SsoSession
 from idp.web import sso_cookie
 from tests.helpers.forms import assert_same_move, csrf_token_in, hidden_value, tampered
-from tests.helpers.oidc import REDIRECT_URI, authorize_params, decode, exchange, register_client
+from tests.helpers.oidc import (
+    REDIRECT_URI,
+    authorize_params,
+    decode,
+    exchange,
+    register_client,
+    sign_in_recorded_failing_once,
+)
 from tests.portal.test_second_factor import enrolled
 
 PAGE = "/login/second-factor"
@@ -226,15 +231,7 @@ def test_a_failure_after_the_check_is_answered_by_the_view_from_what_was_done(  
     citizen, authenticator = _person(make_citizen)
     form = app.test_client().get("/authorize", query_string=authorize_params(rp)).headers["Location"]
     browser, page = _owing_a_code(app, citizen, form)
-    record_sign_in, calls = interactions.record_sign_in, []
-
-    def fails_once(*args: Any) -> None:
-        calls.append(args)
-        if len(calls) == 1:
-            raise OperationalError("UPDATE", {}, Exception("connection reset"))
-        record_sign_in(*args)
-
-    monkeypatch.setattr(interactions, "record_sign_in", fails_once)
+    calls = sign_in_recorded_failing_once(monkeypatch)
     through_flask.clear()
     answer = _post(browser, page, authenticator.now())
     assert answer.status_code == 302 and answer.headers["Location"].startswith(REDIRECT_URI + "?code=")

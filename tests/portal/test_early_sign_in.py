@@ -15,12 +15,18 @@ from flask.testing import FlaskClient
 from sqlalchemy.exc import OperationalError
 from werkzeug.test import TestResponse
 
-from idp.oidc import flow, interactions
+from idp.oidc import flow
 from idp.storage import audit_events
 from idp.web import sso_cookie
 from tests.conftest import make_app
 from tests.helpers.forms import assert_same_move, cookie_attributes, csrf_token_in, hidden_value, tampered
-from tests.helpers.oidc import REDIRECT_URI, authorize_params, exchange, register_client
+from tests.helpers.oidc import (
+    REDIRECT_URI,
+    authorize_params,
+    exchange,
+    register_client,
+    sign_in_recorded_failing_once,
+)
 from tests.portal.test_second_factor import enrolled
 
 
@@ -211,15 +217,7 @@ def test_a_failure_while_answering_goes_to_the_view(app: Flask, through_flask: l
     assert _events("login.success") == 1
     monkeypatch.undo()
     # After the sign-in: the view answers with what was done, and does not sign in again.
-    record_sign_in, calls = interactions.record_sign_in, []
-
-    def fails_once(*args: Any) -> None:
-        calls.append(args)
-        if len(calls) == 1:
-            raise OperationalError("UPDATE", {}, Exception("connection reset"))
-        record_sign_in(*args)
-
-    monkeypatch.setattr(interactions, "record_sign_in", fails_once)
+    calls = sign_in_recorded_failing_once(monkeypatch)
     through_flask.clear()
     answer = _post(*_form_page(app, sign_in_form), citizen)
     assert answer.status_code == 302 and answer.headers["Location"].startswith(REDIRECT_URI + "?code=")
