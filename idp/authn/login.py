@@ -9,6 +9,7 @@ identifier are the same outcome.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -87,6 +88,10 @@ def _directory_sign_in(attempt: Attempt, account: str, now: datetime, verdict: t
         return _refused(Outcome.ACCOUNT_DISABLED, "login.refused", attempt, reason="directory_disabled")
     if entry is None:
         return _failed(attempt, account, None, now, reason="directory_password")
+    unchanged = linking.unchanged_official(entry)
+    if unchanged is not None:
+        return _signed_in(attempt, account, unchanged.subject, now, verdict, unchanged.enrolment,
+                          also=lambda: linking.record_synced(unchanged, entry, now))
     with transaction():
         subject, created = linking.link_official(entry, now)
         if created:
@@ -105,8 +110,10 @@ def _local_sign_in(attempt: Attempt, account: str, found: Credentials | None, no
 
 
 def _signed_in(attempt: Attempt, account: str, subject: Person, now: datetime,
-               verdict: throttle.Verdict, enrolment: Enrolment | None = None) -> Result:
-    """``enrolment``: the policy's facts when the caller read them with the person (citizens)."""
+               verdict: throttle.Verdict, enrolment: Enrolment | None = None,
+               also: Callable[[], None] | None = None) -> Result:
+    """``enrolment``: the policy's facts when the caller read them with the person; ``also``: what
+    is written with the session (an official's sync time)."""
     if subject.status != SubjectStatus.ACTIVE:
         outcome = Outcome.ACCOUNT_LOCKED if subject.status == SubjectStatus.LOCKED else Outcome.ACCOUNT_DISABLED
         return _refused(outcome, "login.refused", attempt, subject, reason=subject.status.value)
@@ -126,6 +133,8 @@ def _signed_in(attempt: Attempt, account: str, subject: Person, now: datetime,
                 sso.end(previous, reason="replaced")
         session, token = sso.start(subject, amr=["pwd"], now=now, ip=attempt.ip, user_agent=attempt.user_agent,
                                    pending_factor=owed, enrolment=enrolment)
+        if also is not None:
+            also()
         if owed is None:
             audit.record("login.success", subject=subject, ip=attempt.ip, amr="pwd", sid=session.sid)
         else:

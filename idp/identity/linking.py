@@ -17,7 +17,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from idp.storage import orgunits, savepoint, subjects
+from idp.storage import credentials, orgunits, reading, savepoint, subjects
 from idp.storage.orgunits import OrgUnit
 from idp.storage.subjects import Identity, Subject, SubjectKind, SubjectStatus
 
@@ -104,6 +104,31 @@ def new_official(entry: DirectoryEntry) -> Identity:
     subjects.add(identity)
     identity.subject = subject
     return identity
+
+
+def unchanged_official(entry: DirectoryEntry) -> credentials.Official | None:
+    """The official linked to ``entry``, as plain values, when the entry states what was copied of it
+    (``profile``, ``status_after``, ``roles_for``): the usual sign-in, which then only records the
+    sync time with its session (``record_synced``). None when there is something to copy, or no
+    official yet: ``link_official`` copies it, or creates the official."""
+    with reading():
+        found = credentials.official(SOURCE, entry.entry_uuid)
+    if found is None:
+        return None
+    record = found.subject
+    same_unit = found.unit_code == entry.unit if entry.unit else record.org_unit_id is None
+    copied = {name: found.title if name == "title" else getattr(record, name) for name in PROFILE_FIELDS}
+    if not same_unit or profile(entry, record.org_unit_id) != copied:
+        return None
+    if status_after(entry, record.status) != record.status or roles_for(entry.groups) != found.enrolment.roles:
+        return None
+    return found
+
+
+def record_synced(official: credentials.Official, entry: DirectoryEntry, now: datetime) -> None:
+    """What a sign-in that found nothing to copy writes: the identity's DN and sync time, as
+    ``apply`` does, in the caller's ``writing()`` block or transaction."""
+    subjects.record_synced(official.identity_id, entry.dn, now)
 
 
 def link_official(entry: DirectoryEntry, now: datetime) -> tuple[Subject, bool]:

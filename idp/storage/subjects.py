@@ -11,10 +11,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint, bindparam, delete, select
+from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint, bindparam, delete, select, update
 from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 
-from .base import Base, UtcDateTime, db, str_enum, utcnow
+from .base import Base, Prepared, UtcDateTime, db, str_enum, utcnow
 from .orgunits import OrgUnit
 
 
@@ -133,6 +133,15 @@ _IDENTITY = (select(Identity).options(joinedload(Identity.subject))
 def find_identity(source: str, external_id: str) -> Identity | None:
     """The identity with its subject (one query, not two)."""
     return db.session.execute(_IDENTITY, {"source": source, "external_id": external_id}).scalar_one_or_none()
+
+
+_SYNCED = Prepared(update(Identity.__table__).where(Identity.__table__.c.id == bindparam("by_id")))
+
+
+def record_synced(identity_id: int, dn: str, now: datetime) -> None:
+    """The identity's entry was read from the directory at ``now``, at ``dn`` (a sign-in that found
+    nothing else to copy), in the current ``writing()`` block or transaction."""
+    _SYNCED.later({"by_id": identity_id, "dn": dn, "synced_at": now})
 
 
 def find_by_verified_email(email: str, kind: SubjectKind) -> Subject | None:

@@ -23,7 +23,8 @@ from idp.storage.subjects import Subject, SubjectKind, SubjectStatus
 from tests.conftest import make_app
 from tests.helpers import directory_data as data
 from tests.helpers.directory_settings import directory_settings
-from tests.helpers.forms import csrf_token, sign_in
+from tests.helpers.forms import csrf_token, csrf_token_in, sign_in
+from tests.helpers.queries import statements
 from tests.helpers.slapd import Slapd
 
 MakeOfficial = Callable[..., data.Official]
@@ -211,6 +212,34 @@ def test_a_sign_in_opens_one_directory_connection(client: FlaskClient, monkeypat
     response = sign_in(client, "lan.nt", LAN.password if password == "right" else "sai-mật-khẩu")
     assert response.status_code == (302 if password == "right" else 200)
     assert opened == [data.SERVICE_DN]
+
+
+def test_a_sign_in_with_nothing_to_copy_writes_the_sync_time_with_its_session(client: FlaskClient, app: Flask,
+                                                                              slapd: Slapd) -> None:
+    """The usual sign-in of a known official: the entry is compared with what was copied of it, read
+    with the person and the policy's facts in one query, and only the identity's DN and sync time are
+    written, with the session, by plain statements."""
+    assert sign_in(client, "lan.nt", LAN.password).status_code == 302  # linked: created, copied
+    identity = subjects.find_identity(ldap.SOURCE, LAN.entry_uuid)
+    first_sync = identity.synced_at  # type: ignore[union-attr]
+    other = app.test_client()
+    page = other.get("/login").text
+    with statements(transactions=True) as seen:
+        again = other.post("/login", data={"csrf_token": csrf_token_in(page), "identifier": "lan.nt",
+                                           "password": LAN.password})
+    assert again.status_code == 302 and again.headers["Location"].startswith("/login/second-factor")
+    assert seen == [
+        "SELECT login_throttle",
+        "SELECT identity",  # with the person, the unit's code, the TOTP enrolment and the roles
+        "BEGIN writing",
+        "INSERT sso_session",
+        "UPDATE identity",  # the DN and the sync time
+        "INSERT audit_event",  # login.password_ok
+        "COMMIT writing",
+    ]
+    db.session.expire_all()
+    identity = subjects.find_identity(ldap.SOURCE, LAN.entry_uuid)
+    assert identity.synced_at > first_sync and identity.dn == LAN.dn  # type: ignore[union-attr,operator]
 
 
 def test_disabled_entry_is_refused_only_after_the_right_password(client: FlaskClient) -> None:
