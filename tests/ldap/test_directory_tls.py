@@ -4,6 +4,8 @@ password leaves (the sign-in page then says the directory is unavailable)."""
 from __future__ import annotations
 
 import socket
+import ssl
+from pathlib import Path
 from typing import Any
 
 import ldap3
@@ -50,9 +52,13 @@ def test_untrusted_certificate_is_refused(app_config: dict[str, Any], app: Flask
     assert [e.event for e in audit_events.recent() if e.event.startswith("login.")] == ["login.directory_unavailable"]
 
 
-def test_a_missing_ca_file_makes_the_directory_unavailable_not_a_crash(app_config: dict[str, Any],
-                                                                       slapd: Slapd, make_citizen) -> None:  # type: ignore[no-untyped-def]
-    settings = directory_settings(slapd, ca_file="/nonexistent/ca.pem")
+@pytest.mark.parametrize("content", [None, "not a certificate\n"])
+def test_a_missing_or_unreadable_ca_file_makes_the_directory_unavailable_not_a_crash(  # type: ignore[no-untyped-def]
+        app_config: dict[str, Any], slapd: Slapd, make_citizen, tmp_path: Path, content: str | None) -> None:
+    ca_file = tmp_path / "ca.pem"
+    if content is not None:
+        ca_file.write_text(content)
+    settings = directory_settings(slapd, ca_file=str(ca_file))
     other = client_for(app_config, settings)
 
     response = sign_in(other, "lan.nt", LAN.password)
@@ -78,3 +84,20 @@ def test_every_request_is_sent_at_once(app_config: dict[str, Any], app: Flask, s
     response = sign_in(client_for(app_config, directory_settings(slapd, tls=tls)), "lan.nt", LAN.password)  # type: ignore[arg-type]
     assert response.status_code == 302
     assert len(no_delay) == 2 and all(no_delay)
+
+
+@pytest.mark.parametrize("tls", ["starttls", "ldaps"])
+def test_the_ca_file_is_read_once_not_per_connection(app_config: dict[str, Any], app: Flask, slapd: Slapd,
+                                                     monkeypatch: pytest.MonkeyPatch, tls: str) -> None:
+    reads: list[Any] = []
+    load = ssl.SSLContext.load_verify_locations
+
+    def counting(context: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
+        reads.append(args)
+        load(context, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting)
+    client = client_for(app_config, directory_settings(slapd, tls=tls))  # type: ignore[arg-type]
+    for _ in range(3):
+        assert sign_in(client, "lan.nt", LAN.password).status_code == 302
+    assert len(reads) == 1
