@@ -47,7 +47,8 @@ def record_in(environ: WSGIEnvironment) -> SessionRecord | None:
 
 def record_including_pending_in(environ: WSGIEnvironment) -> SessionRecord | None:
     """The live SSO session of the request ``environ`` as plain values, complete or not: for the
-    second factor's page, which only reads it (``idp.portal.second_factor``); in an app context.
+    second factor's pages (``idp.portal.second_factor``), which complete it by statements of their own
+    (``idp.authn.second_factor``); in an app context.
 
     Looked up at most once per request; a page that has loaded (and maybe changed) the session row
     gets that row's values instead."""
