@@ -4,6 +4,7 @@ sign-in; wrong passwords, injection, ppolicy lock and disabled entries refused, 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -72,6 +73,36 @@ def test_official_signs_in_and_is_created_just_in_time(client: FlaskClient) -> N
     assert password_ok.details == {"second_factor": "enrol", "reason": "official"}
     session = db.session.execute(select(SsoSession).where(SsoSession.subject_id == subject.id)).scalar_one()
     assert session.pending_factor == "enrol"
+
+
+def test_first_sign_ins_at_once_make_one_unit_and_one_official_each(app: Flask) -> None:
+    """Officials of a unit not known yet sign in at the same moment (one of them twice, a double
+    click): each unit and each person is made once, and nobody gets an error page."""
+    people = [LAN, data.OFFICIALS_BY_UID["hung.tv"], LAN, data.OFFICIALS_BY_UID["huong.pt"],
+              data.OFFICIALS_BY_UID["duc.hv"]]
+    start = threading.Barrier(len(people))
+    statuses: dict[int, int] = {}
+
+    def first_sign_in(index: int, official: data.Official) -> None:
+        client = app.test_client()
+        token = csrf_token(client, "/login")
+        start.wait(timeout=30)
+        response = client.post("/login", data={"csrf_token": token, "identifier": official.uid,
+                                                "password": official.password})
+        statuses[index] = response.status_code
+
+    threads = [threading.Thread(target=first_sign_in, args=pair) for pair in enumerate(people)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert statuses == dict.fromkeys(range(len(people)), 302)
+    with app.app_context():
+        units = [subject_of(official).org_unit.code for official in people]  # type: ignore[union-attr]
+        assert units == ["SNV", "SNV", "SNV", "XA-DONGTIEN", "XA-DONGTIEN"]
+        assert len({subject_of(official).org_unit_id for official in people}) == 2  # type: ignore[union-attr]
+        assert len(events("account.linked")) == 4
 
 
 def test_directory_email_signs_in_the_same_official(client: FlaskClient, app: Flask) -> None:
