@@ -3,8 +3,9 @@
 One ``Directory`` per app holds the configured servers and their health: servers are tried in order,
 and a server that failed is skipped for IDP_LDAP_RETRY_SECONDS, so a dead server costs one timeout,
 not one per request; when every server is resting the person is told at once that the directory is
-unavailable. Connections are made per operation (about a millisecond with ``get_info=NONE``): ldap3's
-synchronous connection is not thread-safe, and a fresh one never carries another request's bind.
+unavailable. ldap3's synchronous connection is not thread-safe: a connection serves one operation at
+a time. A sign-in's is kept afterwards, bound as the service account again, for the next sign-in
+(``_KeptConnections``); a directory sync opens its own and closes it.
 
 Whatever goes wrong on the wire (refused, timed out, TLS refused, a search that ends in an error) is
 DirectoryUnavailable to callers: never a half answer, which a full sync would read as "these people
@@ -15,10 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import socket
 import ssl
 import threading
 import time
+import weakref
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -178,6 +182,74 @@ def _sending_at_once(connection: Connection) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+def _still_open(connection: Connection) -> bool:
+    """Whether an idle connection is still usable: nothing has arrived on it since its last answer.
+    A server that closed it (a restart, its idle timeout) sent an end of stream, which polls as
+    readable; so does an unsolicited notice of disconnection. No round trip is spent asking."""
+    sock = connection.socket
+    if connection.closed or sock is None:
+        return False
+    poll = select.poll()
+    poll.register(sock, select.POLLIN)
+    return not poll.poll(0)
+
+
+class _KeptConnections:
+    """Connections bound as the service account, kept between sign-ins, each used by one thread at a
+    time.
+
+    Why: a connection of its own per sign-in cost a TCP connection, StartTLS with its handshake and
+    the service account's bind: 1.7 ms of the 3.5 ms of CPU of ``Directory.authenticate`` on
+    loopback (bench/README.md), and on a real network four round trips to the directory, against
+    the one bind that takes a kept connection back to the service account.
+
+    A connection is taken only for the first server not resting (the order of IDP_LDAP_URLS still
+    decides), only if it was idle for less than ``IDLE_SECONDS`` and nothing arrived on it meanwhile
+    (``_still_open``): one that a firewall dropped without a word would otherwise cost a timeout, and
+    rest a healthy server. At most ``LIMIT`` are kept; the others are closed."""
+
+    IDLE_SECONDS = 30.0
+    LIMIT = 8
+
+    def __init__(self) -> None:
+        self._idle: deque[tuple[Connection, _ServerState, float]] = deque()
+        self._lock = threading.Lock()
+
+    def take(self, state: _ServerState | None) -> tuple[Connection, _ServerState] | None:
+        """The most recently kept usable connection to ``state`` (the first server not resting, None
+        when all are); the connections passed over are closed."""
+        passed: list[Connection] = []
+        found = None
+        oldest = time.monotonic() - self.IDLE_SECONDS
+        with self._lock:
+            while self._idle and found is None:
+                connection, kept_for, since = self._idle.pop()
+                if kept_for is state and since > oldest:
+                    found = connection, kept_for
+                else:
+                    passed.append(connection)
+        for connection in passed:
+            _close(connection)
+        if found is not None and not _still_open(found[0]):
+            _close(found[0])
+            return self.take(state)
+        return found
+
+    def give_back(self, connection: Connection, state: _ServerState) -> None:
+        with self._lock:
+            kept = len(self._idle) < self.LIMIT
+            if kept:
+                self._idle.append((connection, state, time.monotonic()))
+        if not kept:
+            _close(connection)
+
+    def close_all(self) -> None:
+        with self._lock:
+            idle, self._idle = list(self._idle), deque()
+        for connection, _, _ in idle:
+            _close(connection)
+
+
 class Directory:
     def __init__(self, config: DirectoryConfig) -> None:
         self.config = config
@@ -189,6 +261,9 @@ class Directory:
             parts = urlsplit(url)
             self._servers.append(_ServerState(url, parts.hostname or "", parts.port, parts.scheme == "ldaps"))
         self._lock = threading.Lock()
+        self._kept = _KeptConnections()
+        # A Directory lives as long as its app; its kept sockets are closed with it, not left to the GC.
+        weakref.finalize(self, self._kept.close_all)
 
     @property
     def enabled(self) -> bool:
@@ -231,14 +306,16 @@ class Directory:
         with self._lock:
             state.resting_until = time.monotonic() + self.config.retry_seconds
 
+    def _healthy(self) -> Iterator[_ServerState]:
+        """The servers not resting, in their configured order."""
+        now = time.monotonic()
+        return (state for state in self._servers if state.resting_until <= now)
+
     def _connect(self, user: str, password: str) -> tuple[Connection | None, _ServerState]:
         """Bind to the first healthy server; failed servers rest. Raises DirectoryUnavailable."""
         if self.config_error:
             raise DirectoryUnavailable(self.config_error)
-        now = time.monotonic()
-        for state in self._servers:
-            if state.resting_until > now:
-                continue
+        for state in self._healthy():
             try:
                 return self._open(state, user, password), state
             except LDAPException as exc:
@@ -254,16 +331,25 @@ class Directory:
         return connection, state
 
     @contextlib.contextmanager
-    def _session(self) -> Iterator[Connection]:
+    def _session(self, *, kept: bool = False) -> Iterator[Connection]:
         """A service connection; a failure on the wire while it is used rests its server and becomes
-        DirectoryUnavailable (a server may die between the bind and the search)."""
-        connection, state = self._service()
+        DirectoryUnavailable (a server may die between the bind and the search).
+
+        ``kept``: a kept connection if there is one (``_KeptConnections``), and the connection kept
+        afterwards if the block ended normally with it bound as the service account."""
+        connection, state = (self._kept.take(next(self._healthy(), None)) if kept else None) or self._service()
         try:
             yield connection
         except LDAPException as exc:
+            _close(connection)
             self._rest(state, exc)
             raise DirectoryUnavailable(f"{state.url}: {exc}") from exc
-        finally:
+        except BaseException:
+            _close(connection)
+            raise
+        if kept and connection.bound and connection.user == self.config.bind_dn:
+            self._kept.give_back(connection, state)
+        else:
             _close(connection)
 
     def _paged(self, connection: Connection, base: str, query: str, attributes: list[str]) -> Iterator[dict[str, Any]]:
@@ -324,7 +410,7 @@ class Directory:
         """
         if not password or not identifier or len(identifier) > MAX_IDENTIFIER_LENGTH:
             return None  # an empty password would be an unauthenticated bind, which "succeeds"
-        with self._session() as connection:
+        with self._session(kept=True) as connection:
             connection.search(self.config.user_base, self._login_filter(identifier), SUBTREE,
                               attributes=self._attribute_names(), size_limit=2)
             found = [item for item in connection.response or () if item.get("type") == "searchResEntry"]
@@ -332,8 +418,7 @@ class Directory:
                 return None
             dn, attributes = found[0]["dn"], found[0]["attributes"]
             # Read as the service account before the same connection binds as the person: one TLS
-            # connection per sign-in, not a second one for the bind (its handshake was a third of an
-            # official's sign-in, bench/README.md).
+            # connection for the whole sign-in, not a second one for the bind.
             groups, disabled = self._groups_of(connection, dn), self._is_disabled(connection, dn)
             if not connection.rebind(dn, password):
                 # Asked after the bind: the policy decides whether a lock has expired (a successful
@@ -342,6 +427,10 @@ class Directory:
                 if self._is_locked(connection, dn):
                     raise DirectoryAccountLocked(dn)
                 return None
+            # Back to the service account for the next sign-in. The password was right: a refusal or a
+            # failure here only means the connection is not kept.
+            with contextlib.suppress(LDAPException):
+                connection.rebind(self.config.bind_dn, self.config.bind_password)
         entry = self._entry(dn, attributes, groups, disabled)
         if entry.disabled:
             raise DirectoryAccountDisabled(dn)
