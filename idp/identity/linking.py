@@ -10,15 +10,13 @@ can never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import current_app
-from sqlalchemy.exc import IntegrityError
 
-from idp.storage import credentials, orgunits, reading, savepoint, subjects
+from idp.storage import credentials, made_unless_found, orgunits, reading, subjects
 from idp.storage.orgunits import OrgUnit
 from idp.storage.subjects import Identity, Subject, SubjectKind, SubjectStatus
 
@@ -27,7 +25,6 @@ from .ldap import SOURCE, DirectoryEntry
 # The subject's columns the directory owns, as ``profile`` fills them.
 PROFILE_FIELDS = ("full_name", "email", "email_verified", "phone", "title", "org_unit_id")
 _EMAIL_MAX = 254
-_Row = TypeVar("_Row")
 
 
 def roles_for(groups: tuple[str, ...]) -> set[str]:
@@ -78,7 +75,7 @@ class UnitCache:
         if code not in self.by_code:
             unit = orgunits.by_code(code)
             if unit is None:
-                unit, _ = _made_unless_found(lambda: _new_unit(code), lambda: orgunits.by_code(code))
+                unit, _ = made_unless_found(lambda: _new_unit(code), lambda: orgunits.by_code(code))
             self.by_code[code] = unit.id
         return self.by_code[code]
 
@@ -87,20 +84,6 @@ def _new_unit(code: str) -> OrgUnit:
     unit = OrgUnit(code=code[:64], name=code[:255])
     orgunits.add(unit)
     return unit
-
-
-def _made_unless_found(make: Callable[[], _Row], find: Callable[[], _Row | None]) -> tuple[_Row, bool]:
-    """``make()``'s row, in a savepoint, and True; or, when a concurrent transaction made the same
-    row first (its unique key refused ours), theirs and False. Officials of a new unit signing in at
-    once, or a sign-in during a sync, make the same unit or the same person."""
-    try:
-        with savepoint():
-            return make(), True
-    except IntegrityError:
-        found = find()
-        if found is None:
-            raise
-        return found, False
 
 
 def apply(subject: Subject, identity: Identity, entry: DirectoryEntry, now: datetime, units: UnitCache) -> bool:
@@ -157,7 +140,7 @@ def link_official(entry: DirectoryEntry, now: datetime) -> tuple[Subject, bool]:
     identity = subjects.find_identity(SOURCE, entry.entry_uuid)
     created = False
     if identity is None:
-        identity, created = _made_unless_found(lambda: new_official(entry),
+        identity, created = made_unless_found(lambda: new_official(entry),
                                                lambda: subjects.find_identity(SOURCE, entry.entry_uuid))
     apply(identity.subject, identity, entry, now, UnitCache())
     return identity.subject, created

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 
 from idp import audit
-from idp.storage import grants, interactions, transaction, utcnow, writing
+from idp.storage import grants, interactions, made_unless_found, transaction, utcnow, writing
 from idp.storage.grants import Consent
 from idp.storage.interactions import InteractionRecord
 from idp.storage.subjects import Subject, SubjectRecord
@@ -75,17 +75,25 @@ def record_consent(row: InteractionRecord, subject: Subject | SubjectRecord) -> 
     """Remember the scopes agreed to (added to earlier consent) and mark the step done."""
     request = request_of(row)
     now = utcnow()
+    scopes = request.consent_scopes()
     with transaction():
         consent = grants.consent_for(subject.id, request.client_id)
-        scopes = request.consent_scopes()
+        created = False
         if consent is None:
-            grants.add(Consent(subject_id=subject.id, client_id=request.client_id,
-                               scope=" ".join(sorted(scopes)), granted_at=now))
-        else:
+            # A double click on "Allow" sends the form twice: the second finds the first's consent.
+            consent, created = made_unless_found(lambda: _new_consent(subject.id, request.client_id, scopes, now),
+                                                 lambda: grants.consent_for(subject.id, request.client_id))
+        if not created:
             consent.scope = " ".join(sorted(scopes | set(consent.scope.split())))
             consent.granted_at = now
         audit.record("consent.granted", subject=subject, client=request.client_id, scope=" ".join(sorted(scopes)))
     _progressed(row, consent_shown=True)
+
+
+def _new_consent(subject_id: int, client_id: str, scopes: set[str], now: datetime) -> Consent:
+    consent = Consent(subject_id=subject_id, client_id=client_id, scope=" ".join(sorted(scopes)), granted_at=now)
+    grants.add(consent)
+    return consent
 
 
 def finish(row: InteractionRecord) -> None:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from flask.testing import FlaskClient
+import re
+import threading
 
-from idp.storage import audit_events, interactions
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from idp.storage import audit_events, db, interactions
+from idp.storage.grants import Consent
 from tests.helpers.forms import hidden_value, sign_in
 from tests.helpers.oidc import authorize_params, drive, interaction_uid, redirect_params, register_client
 
@@ -35,6 +41,37 @@ def test_allow_gives_a_code_and_is_remembered(client: FlaskClient, citizen) -> N
     assert "code" in redirect_params(again)
     [event] = audit_events.recent(event="consent.granted")
     assert event.subject == citizen.subject.sub and event.client_id == rp.client_id
+
+
+def test_a_double_click_on_allow_never_fails(app: Flask, client: FlaskClient, citizen) -> None:
+    """The consent form sent several times at once (a double click, a reload): each answer goes on
+    to the client, or says the request was already answered; one consent is recorded, never a 500."""
+    rp = register_client()
+    sign_in(client, citizen.id_number, citizen.password)
+    body = _start(client, rp).get_data(as_text=True)
+    form = {"csrf_token": hidden_value(body, "csrf_token"), "decision": "allow"}
+    action = re.search(r'<form method="post" action="([^"]+)"', body).group(1)  # type: ignore[union-attr]
+    cookies = {name: client.get_cookie(name) for name in ("dn_sso", "dn_form")}
+    clicks = 3
+    start = threading.Barrier(clicks)
+    statuses: list[int] = []
+
+    def click() -> None:
+        browser = app.test_client()  # the same browser: its cookies
+        for name, cookie in cookies.items():
+            browser.set_cookie(name, cookie.value)  # type: ignore[union-attr]
+        start.wait(timeout=30)
+        statuses.append(browser.post(action, data=form).status_code)
+
+    threads = [threading.Thread(target=click) for _ in range(clicks)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert len(statuses) == clicks and 302 in statuses and set(statuses) <= {302, 400}
+    consents = db.session.execute(select(Consent).where(Consent.subject_id == citizen.subject.id)).scalars().all()
+    assert [consent.client_id for consent in consents] == [rp.client_id]
 
 
 def test_new_scope_asks_again(client: FlaskClient, citizen) -> None:
