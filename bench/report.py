@@ -21,6 +21,13 @@ def _cell(row: dict[str, Any] | None, key: str, fmt: str) -> str:
     return format(row[key], fmt)
 
 
+def _per_op(row: dict[str, Any]) -> str:
+    """The server's and the database's CPU per operation: what an operation costs where the rate
+    says less (a flow waiting on slapd or on the load generator, a core not saturated)."""
+    cost = row.get("cpu_ms_per_op")
+    return "—" if cost is None else f"{cost:.3f}"
+
+
 def print_report(report: dict[str, Any]) -> None:
     rows = report["results"]
     by = {(r["target"], r["scenario"]): r for r in rows}
@@ -28,7 +35,7 @@ def print_report(report: dict[str, Any]) -> None:
     for target in targets:
         print(f"\n{target}")
         print(f"  {'scenario':<28} {'ops/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'srv CPU%':>8} {'db CPU%':>8} "
-              f"{'load CPU%':>9} {'RSS MiB':>8} {'errors':>6}  busy")
+              f"{'CPU ms/op':>9} {'load CPU%':>9} {'RSS MiB':>8} {'errors':>6}  busy")
         for scenario in SCENARIOS:
             row = by.get((target, scenario.name))
             if row is None:
@@ -38,7 +45,8 @@ def print_report(report: dict[str, Any]) -> None:
                 continue
             print(f"  {scenario.name:<28} {row['ops_per_second']:>8.0f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} "
                   f"{row['server_cpu_percent']:>8.0f} {row['database_cpu_percent']:>8.0f} "
-                  f"{row['load_cpu_percent']:>9.0f} {row['worker_rss_mib']:>8.0f} {row['errors']:>6}  "
+                  f"{_per_op(row):>9} {row['load_cpu_percent']:>9.0f} {row['worker_rss_mib']:>8.0f} "
+                  f"{row['errors']:>6}  "
                   f"{'BUSY (other work ' + str(row['other_cpu_percent']) + '% of a core)' if row['busy'] else ''}")
     for target, rss in report.get("worker_rss_at_rest", {}).items():
         print(f"\n{target}: worker RSS at rest {rss['before']:.0f} MiB before the scenarios, "
