@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import current_app
 
-from idp.storage import credentials, made_unless_found, orgunits, reading, subjects
+from idp.storage import credentials, found_or_made, orgunits, reading, subjects
 from idp.storage.orgunits import OrgUnit
 from idp.storage.subjects import Identity, Subject, SubjectKind, SubjectStatus
 
@@ -73,9 +73,7 @@ class UnitCache:
         if not code:
             return None
         if code not in self.by_code:
-            unit = orgunits.by_code(code)
-            if unit is None:
-                unit, _ = made_unless_found(lambda: _new_unit(code), lambda: orgunits.by_code(code))
+            unit, _ = found_or_made(lambda: orgunits.by_code(code), lambda: _new_unit(code))
             self.by_code[code] = unit.id
         return self.by_code[code]
 
@@ -137,10 +135,7 @@ def record_synced(official: credentials.Official, entry: DirectoryEntry, now: da
 
 def link_official(entry: DirectoryEntry, now: datetime) -> tuple[Subject, bool]:
     """The official's subject, created on first sight, refreshed from the entry; (subject, created)."""
-    identity = subjects.find_identity(SOURCE, entry.entry_uuid)
-    created = False
-    if identity is None:
-        identity, created = made_unless_found(lambda: new_official(entry),
-                                               lambda: subjects.find_identity(SOURCE, entry.entry_uuid))
+    identity, created = found_or_made(lambda: subjects.find_identity(SOURCE, entry.entry_uuid),
+                                      lambda: new_official(entry))
     apply(identity.subject, identity, entry, now, UnitCache())
     return identity.subject, created

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 
 from idp import audit
-from idp.storage import grants, interactions, made_unless_found, transaction, utcnow, writing
+from idp.storage import found_or_made, grants, interactions, transaction, utcnow, writing
 from idp.storage.grants import Consent
 from idp.storage.interactions import InteractionRecord
 from idp.storage.subjects import Subject, SubjectRecord
@@ -77,12 +77,9 @@ def record_consent(row: InteractionRecord, subject: Subject | SubjectRecord) -> 
     now = utcnow()
     scopes = request.consent_scopes()
     with transaction():
-        consent = grants.consent_for(subject.id, request.client_id)
-        created = False
-        if consent is None:
-            # A double click on "Allow" sends the form twice: the second finds the first's consent.
-            consent, created = made_unless_found(lambda: _new_consent(subject.id, request.client_id, scopes, now),
-                                                 lambda: grants.consent_for(subject.id, request.client_id))
+        # A double click on "Allow" sends the form twice: the second finds the first's consent.
+        consent, created = found_or_made(lambda: grants.consent_for(subject.id, request.client_id),
+                                         lambda: _new_consent(subject.id, request.client_id, scopes, now))
         if not created:
             consent.scope = " ".join(sorted(scopes | set(consent.scope.split())))
             consent.granted_at = now

@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import event, text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import (
@@ -33,11 +32,11 @@ from . import (
     subjects,
     throttle,
 )
-from .base import Base, db, execute, reading, transaction, utcnow, writing
+from .base import Base, db, execute, found_or_made, reading, transaction, utcnow, writing
 
 __all__ = [
     "Base", "audit_events", "call_after_commit", "clients", "credentials", "db", "execute", "grants", "init_app",
-    "interactions", "keys", "logout", "made_unless_found", "mfa", "officials", "orgunits", "ping", "reading",
+    "interactions", "keys", "logout", "found_or_made", "mfa", "officials", "orgunits", "ping", "reading",
     "rollback", "savepoint",
     "sessions", "stamps", "subjects", "throttle", "transaction", "utcnow", "writing",
 ]
@@ -96,25 +95,6 @@ def savepoint() -> Iterator[None]:
     """A nested transaction: if the block raises, only its own writes are undone."""
     with db.session.begin_nested():
         yield
-
-
-_Row = TypeVar("_Row")
-
-
-def made_unless_found(make: Callable[[], _Row], find: Callable[[], _Row | None]) -> tuple[_Row, bool]:
-    """``make()``'s new row, in a savepoint, and True; or, when a concurrent transaction made the same
-    row first (a unique key refused ours), theirs (``find()``) and False.
-
-    For rows made on first use, which two requests may both find missing: officials of a new unit
-    signing in at once, a sign-in during a sync, a double click on a consent page."""
-    try:
-        with savepoint():
-            return make(), True
-    except IntegrityError:
-        found = find()
-        if found is None:
-            raise
-        return found, False
 
 
 _AFTER_COMMIT = "dangnhap.after_commit"

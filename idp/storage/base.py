@@ -12,12 +12,12 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, Enum, Executable, Insert, MetaData, Table, TypeDecorator, event
 from sqlalchemy.engine import Connection, Dialect, Result
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
 
 NAMING_CONVENTION = {
@@ -437,6 +437,30 @@ def transaction() -> Iterator[None]:
         if db.session.registry.has():
             db.session.rollback()
         raise
+
+
+_Row = TypeVar("_Row")
+
+
+def found_or_made(find: Callable[[], _Row | None], make: Callable[[], _Row]) -> tuple[_Row, bool]:
+    """The row ``find()`` returns and False; when there is none, ``make()``'s new row, made in a
+    savepoint, and True; or, when a concurrent transaction made the same row meanwhile (a unique key
+    refused ours), theirs and False.
+
+    For rows made on first use, which two requests may both find missing: officials of a new unit
+    signing in at once, a sign-in during a sync, a double click on a consent page, the first failure
+    counted for an address by two workers."""
+    found = find()
+    if found is not None:
+        return found, False
+    try:
+        with db.session.begin_nested():  # a savepoint: only the new row is undone
+            return make(), True
+    except IntegrityError:
+        found = find()
+        if found is None:
+            raise
+        return found, False
 
 
 @contextmanager

@@ -10,10 +10,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import String, UniqueConstraint, and_, bindparam, delete, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, Prepared, UtcDateTime, db
+from .base import Base, Prepared, UtcDateTime, db, found_or_made
 
 
 class LoginThrottle(Base):
@@ -64,17 +63,13 @@ def get_for_update(scope: str, key: str, now: datetime) -> LoginThrottle:
         .where(LoginThrottle.scope == scope, LoginThrottle.key == key)
         .with_for_update()
     )
-    row = db.session.execute(query).scalar_one_or_none()
-    if row is not None:
+    def new_row() -> LoginThrottle:
+        row = LoginThrottle(scope=scope, key=key, failures=0, window_started_at=now)
+        db.session.add(row)
         return row
-    try:
-        with db.session.begin_nested():
-            row = LoginThrottle(scope=scope, key=key, failures=0, window_started_at=now)
-            db.session.add(row)
-    except IntegrityError:
-        # Another worker created it between our SELECT and INSERT: lock theirs.
-        row = db.session.execute(query).scalar_one()
-    return row
+
+    # Another worker may create it between our SELECT and INSERT: then theirs is locked.
+    return found_or_made(lambda: db.session.execute(query).scalar_one_or_none(), new_row)[0]
 
 
 def clear(scope: str, key: str) -> None:
