@@ -7,8 +7,7 @@ failure half-way leaves nothing written; the hottest changes, made of plain stat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +34,9 @@ from . import (
 from .base import Base, db, execute, found_or_made, reading, transaction, utcnow, writing
 
 __all__ = [
-    "Base", "audit_events", "call_after_commit", "clients", "credentials", "db", "execute", "grants", "init_app",
-    "interactions", "keys", "logout", "found_or_made", "mfa", "officials", "orgunits", "ping", "reading",
-    "rollback", "savepoint",
-    "sessions", "stamps", "subjects", "throttle", "transaction", "utcnow", "writing",
+    "Base", "audit_events", "call_after_commit", "clients", "credentials", "db", "execute", "found_or_made",
+    "grants", "init_app", "interactions", "keys", "logout", "mfa", "officials", "orgunits", "ping", "reading",
+    "rollback", "sessions", "stamps", "subjects", "throttle", "transaction", "utcnow", "writing",
 ]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -88,13 +86,6 @@ def init_migrations(app: Flask) -> None:
     from flask_migrate import Migrate
 
     Migrate(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
-
-
-@contextmanager
-def savepoint() -> Iterator[None]:
-    """A nested transaction: if the block raises, only its own writes are undone."""
-    with db.session.begin_nested():
-        yield
 
 
 _AFTER_COMMIT = "dangnhap.after_commit"
