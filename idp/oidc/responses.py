@@ -3,7 +3,7 @@ sending the person to the portal's page where they act on a parked request.
 
 Every answer carries ``iss`` (RFC 9207, mix-up defence) and echoes ``state``. form_post needs a
 script to submit the form; it is a static file, so the CSP still forbids inline script, and the CSP's
-form-action is widened to exactly the client's origin for that one page.
+form-action lets that one page's form go to the client's origin too.
 
 A redirect has no body: browsers follow the Location, and werkzeug's default body (an English page
 repeating the URL) would cost each SSO authorization its building for nothing.
@@ -20,7 +20,7 @@ from werkzeug.routing import MapAdapter
 from werkzeug.urls import iri_to_uri
 
 from idp.web import app_request
-from idp.web.security_headers import CSP
+from idp.web.security_headers import forms_going_to
 
 from . import flow, prompt_policy
 
@@ -56,9 +56,7 @@ def to_client(redirect_uri: str, mode: str, state: str | None, **params: str) ->
     if mode == "form_post":
         values = _values(state, params)
         response = make_response(render_template("oidc/form_post.html", action=redirect_uri, values=values))
-        parts = urlsplit(redirect_uri)
-        origin = f"{parts.scheme}://{parts.netloc}"
-        response.headers["Content-Security-Policy"] = CSP.replace("form-action 'self'", f"form-action {origin}")
+        response.headers["Content-Security-Policy"] = forms_going_to(redirect_uri)
         return response
     return redirect(query_location(redirect_uri, state, params))
 

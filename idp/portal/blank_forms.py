@@ -15,6 +15,7 @@ from flask import Flask, Request
 from idp import i18n
 from idp.web import app_request, page_skeleton, prebuilt
 from idp.web.form_session import csrf_token, csrf_token_of
+from idp.web.security_headers import csp_of
 
 from .language import language_url, language_url_of
 
@@ -30,9 +31,9 @@ def blank_form(template_name: str, fixed: dict[str, Any], **carried: str | None)
 def early_blank_form(app: Flask, page_request: Request, template_name: str,
                      **carried: str | None) -> prebuilt.Page | None:
     """``blank_form`` as a page answered past Flask's request cycle (``idp.web.prebuilt``), from the
-    page's own request object, with the form session's cookie: the session (which gets the CSRF
-    token's secret if it has none) is opened and saved by Flask's own session interface, so the
-    cookie is the one Flask would set. None, the view answers, without a secret key (Flask then has
+    page's own request object, with the form session's cookie and the page's CSP: the session (which
+    gets the CSRF token's secret if it has none) is opened and saved by Flask's own session
+    interface, so the cookie is the one Flask would set. None, the view answers, without a secret key (Flask then has
     no session either) or before a view has rendered the skeleton (only a view can)."""
     skeleton = page_skeleton.kept(template_name, str(i18n.locale_of(page_request)), carried)
     form_session = app.session_interface.open_session(app, page_request)
@@ -44,4 +45,4 @@ def early_blank_form(app: Flask, page_request: Request, template_name: str,
                                    "language_url": lambda code: language_url_of(urls, page_request, code)})
     response = app.response_class()
     app.session_interface.save_session(app, form_session, response)
-    return prebuilt.Page(page.encode(), response.headers.getlist("Set-Cookie"))
+    return prebuilt.Page(page.encode(), response.headers.getlist("Set-Cookie"), csp_of(page_request.environ))

@@ -14,6 +14,7 @@ from idp.oidc import flow, interactions, prompt_policy
 from idp.oidc.endpoints import answer
 from idp.oidc.responses import interaction_page
 from idp.web import sso_cookie
+from idp.web.security_headers import let_forms_go_to
 
 from . import bp
 
@@ -37,6 +38,8 @@ def interaction(uid: str) -> Response | tuple[str, int] | str:
     if parked is None:
         return _gone()
     row, auth_request, client = parked
+    # Choosing an account and consenting end at the application (a code, or access_denied).
+    let_forms_go_to(request.environ, auth_request.redirect_uri)
     session = sso_cookie.current_record()
     prompt = prompt_policy.LOGIN if session is None else row.prompt
     if prompt in (prompt_policy.LOGIN, prompt_policy.SECOND_FACTOR):

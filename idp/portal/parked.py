@@ -13,6 +13,7 @@ from flask import request
 
 from idp.oidc import flow
 from idp.storage import reading
+from idp.web.security_headers import let_forms_go_to
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -44,3 +45,18 @@ def parked_uid() -> str | None:
 
 def uid_of(found: flow.Parked | None) -> str | None:
     return found[0].uid if found is not None else None
+
+
+def carried_uid() -> str | None:
+    """``parked_uid`` for a page whose form carries it to the next step: that form may then be
+    answered by a redirect to the application (its code, or its error), so the page lets its forms go
+    to the request's redirect URI (``security_headers.let_forms_go_to``)."""
+    return carried_uid_of(request.environ, parked_request())
+
+
+def carried_uid_of(environ: WSGIEnvironment, found: flow.Parked | None) -> str | None:
+    """``carried_uid`` of a page answered past Flask's request cycle."""
+    if found is None:
+        return None
+    let_forms_go_to(environ, found[1].redirect_uri)
+    return found[0].uid

@@ -28,7 +28,7 @@ from idp.web import app_request, client, prebuilt, sso_cookie
 from . import bp, early_posts
 from .blank_forms import blank_form, early_blank_form
 from .forms import FormError, text_field
-from .parked import parked_in, parked_request, parked_uid, uid_of
+from .parked import carried_uid, carried_uid_of, parked_in, parked_request, parked_uid
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -76,8 +76,8 @@ def _error(result: VerifyResult) -> tuple[str, int]:
 
 def _code_page(error: str | None = None, status: int = 200) -> tuple[str, int]:
     if error:
-        return render_template(_PAGE, error=error, interaction=parked_uid()), status
-    return blank_form(_PAGE, {}, interaction=parked_uid()), status
+        return render_template(_PAGE, error=error, interaction=carried_uid()), status
+    return blank_form(_PAGE, {}, interaction=carried_uid()), status
 
 
 def _enrolled(record: SessionRecord) -> bool:
@@ -117,7 +117,7 @@ def early_second_factor_page(environ: WSGIEnvironment) -> prebuilt.Page | None:
     if record is None or not _asks_for_a_code(record):
         return None
     page_request = app.request_class(environ)
-    interaction = uid_of(parked_in(environ, page_request.args.get("interaction")))
+    interaction = carried_uid_of(environ, parked_in(environ, page_request.args.get("interaction")))
     return early_blank_form(app, page_request, _PAGE, interaction=interaction)
 
 

@@ -22,7 +22,7 @@ from . import bp
 from .blank_forms import blank_form, early_blank_form
 from .early_posts import checked_post
 from .forms import IDENTIFIER_MAX, FormError, password_field, safe_next, text_field
-from .parked import parked_in, parked_request, parked_uid, uid_of
+from .parked import carried_uid, carried_uid_of, parked_in, parked_request, uid_of
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -54,7 +54,7 @@ def _messages(result: login.Result) -> tuple[str, int]:
 
 
 def _form(identifier: str = "", error: str | None = None, status: int = 200) -> tuple[str, int]:
-    next_, interaction = safe_next(request.values.get("next")), parked_uid()
+    next_, interaction = safe_next(request.values.get("next")), carried_uid()
     if identifier or error:
         return render_template(_PAGE, identifier=identifier, error=error, next=next_,
                                interaction=interaction), status
@@ -87,7 +87,7 @@ def early_login_page(environ: WSGIEnvironment) -> prebuilt.Page | None:
     page_request = app.request_class(environ)
     if _login_hint(page_request) or sso_cookie.cookie_name() in page_request.cookies:
         return None
-    interaction = uid_of(parked_in(environ, page_request.args.get("interaction")))
+    interaction = carried_uid_of(environ, parked_in(environ, page_request.args.get("interaction")))
     return early_blank_form(app, page_request, _PAGE, next=safe_next(page_request.args.get("next")),
                             interaction=interaction)
 

@@ -14,14 +14,9 @@ from werkzeug.wrappers import Response
 
 from idp.oidc import client_cache, end_session
 from idp.web import client, csrf, sso_cookie
-from idp.web.security_headers import CSP
+from idp.web.security_headers import CSP, let_forms_go_to, source_of
 
 from . import bp
-
-
-def _origin(uri: str) -> str:
-    parts = urlsplit(uri)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _return_uri(done: end_session.SignedOut) -> str | None:
@@ -39,14 +34,17 @@ def signed_out_page(done: end_session.SignedOut) -> Response:
     else:
         response = make_response(render_template("portal/signed_out.html", frames=done.frontchannel, back=back))
         if done.frontchannel:
-            origins = " ".join(sorted({_origin(uri) for uri in done.frontchannel}))
-            response.headers["Content-Security-Policy"] = CSP + f"; frame-src {origins}"
+            origins = " ".join(sorted({source for uri in done.frontchannel if (source := source_of(uri))})) or "'none'"
+            response.headers["Content-Security-Policy"] = f"{CSP}; frame-src {origins}"
     session.pop("csrf_token", None)
     sso_cookie.clear_cookie(response)
     return response
 
 
 def _confirm(fields: dict[str, str]) -> str:
+    """The confirmation page; its form returns the browser to the application when it asked."""
+    if return_uri := fields.get("post_logout_redirect_uri"):
+        let_forms_go_to(request.environ, return_uri)
     client_id = fields.get("client_id")
     app = client_cache.lookup(client_id)
     return render_template("portal/logout.html", fields=fields, app_name=app.client_name if app else None)

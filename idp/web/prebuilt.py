@@ -29,7 +29,8 @@ those of the view's first 302 without a body, the Location the function's.
 Pages (``page``) are the same again for a GET, with or without a query string, whose 200 is a page
 that may set cookies (the sign-in page, with the form session's cookie): the headers are those of the
 view's first 200 that set a cookie, without its cookies and its length; the body and the cookies
-(none or more ``Set-Cookie`` values) are the function's, the cookies put where the view put its own.
+(none or more ``Set-Cookie`` values) are the function's, the cookies put where the view put its own,
+and so is the CSP when the function gives one (the page of one application's request).
 
 Moves (``move``) are the same again for a form POST whose answer is a 302 without a body that may set
 cookies (the sign-in form's, with the SSO session's cookie; the second factor's code, with none): the
@@ -58,13 +59,16 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 
 _T = TypeVar("_T")
 _COOKIE = "set-cookie"
+_CSP = "content-security-policy"
 
 
 class Page(NamedTuple):
-    """A page's body and the ``Set-Cookie`` values sent with it."""
+    """A page's body, the ``Set-Cookie`` values sent with it and, when given, its own CSP in place of
+    the view's (``security_headers.let_forms_go_to``: the page of one application's request)."""
 
     body: bytes
     cookies: Sequence[str] = ()
+    csp: str | None = None
 
 
 class Moved(NamedTuple):
@@ -258,7 +262,11 @@ def _send_document(kept: _Kept, document: bytes) -> tuple[_Headers, bytes] | Non
 
 def _send_page(kept: _Kept, page: Page) -> tuple[_Headers, bytes] | None:
     headers = kept.headers_with_cookies("Content-Length", str(len(page.body)), page.cookies)
-    return None if headers is None else (headers, page.body)
+    if headers is None:
+        return None
+    if page.csp is not None:
+        headers = [(name, page.csp if name.lower() == _CSP else value) for name, value in headers]
+    return headers, page.body
 
 
 def _send_move(kept: _Kept, moved: Moved) -> tuple[_Headers, bytes] | None:

@@ -4,6 +4,12 @@ The CSP allows no inline script or style (branding colours come from /branding.c
 (clickjacking of the sign-in form), and forms that post only to us. Pages that can carry a form or
 personal data are never cached; static files may be.
 
+A page whose form is answered by a redirect to an application (the sign-in, second-factor, consent
+and account-choice pages of an authorization request, the confirmation of a sign-out that returns to
+the application) lets its forms go to that application's origin too (``let_forms_go_to``): browsers
+check form-action on every redirect that follows a form's POST, and Chromium refuses one to another
+origin, so with ``'self'`` alone the person never got back to the application.
+
 They are added to the header list Flask hands to the server, by WSGI middleware just outside Flask,
 rather than by an ``after_request`` hook: through werkzeug's ``Headers`` (a scan per name, a check of
 every value) the hook cost ≈25 µs of every request routed by Flask, a tenth of a trivial view's whole
@@ -14,8 +20,11 @@ them as sent.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from flask import Flask
 
@@ -36,9 +45,16 @@ CSP = "; ".join([
 ])
 
 
-# Sent on every response unless a view set its own value (a view may relax framing, say).
+_CSP_NAME = "content-security-policy"
+# Where a page that lets its forms go to an application keeps its CSP, for this middleware (and for
+# the pages sent past Flask's cycle, ``csp_of``).
+_PAGE_CSP = "dangnhap.page_csp"
+_HOST_SOURCE = re.compile(r"[A-Za-z0-9.-]+(:[0-9]+)?")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+
+# Sent on every response unless a view set its own value (a view may relax framing, say); the CSP
+# too (``_PAGE_CSP`` or ``CSP``).
 _DEFAULTS = (
-    ("Content-Security-Policy", CSP),
     ("X-Frame-Options", "DENY"),
     # Codes and interaction ids travel in URLs: never send them to another site. Same-origin
     # requests keep the Referer, which the CSRF check of https form posts requires.
@@ -63,15 +79,17 @@ class SecurityHeaders:
         static = environ.get("PATH_INFO", "").startswith(self._static)
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            return start_response(status, self.completed(headers, static=static), exc_info)
+            return start_response(status, self.completed(headers, static=static, csp=csp_of(environ)), exc_info)
 
         return self._wsgi_app(environ, start)
 
-    def completed(self, headers: list[tuple[str, str]], *, static: bool) -> list[tuple[str, str]]:
+    def completed(self, headers: list[tuple[str, str]], *, static: bool, csp: str = CSP) -> list[tuple[str, str]]:
         """``headers`` with every default the response did not set itself."""
         present = {name.lower() for name, _ in headers}
         if "x-content-type-options" in present:
             headers = [pair for pair in headers if pair[0].lower() != "x-content-type-options"]
+        if _CSP_NAME not in present:
+            headers.append(("Content-Security-Policy", csp))
         headers.extend(pair for pair in _DEFAULTS if pair[0].lower() not in present)
         if self._config["IDP_COOKIE_SECURE"] and "strict-transport-security" not in present:
             headers.append(_HSTS)
@@ -79,6 +97,36 @@ class SecurityHeaders:
             headers.extend(_NO_STORE)
         headers.append(_NOSNIFF)
         return headers
+
+
+def source_of(uri: str) -> str | None:
+    """The CSP source expression that names where ``uri`` is: its origin for http and https, its
+    scheme for an app's own (``com.example.app:``); None when a source expression cannot name it (an
+    IPv6 address, a malformed URI), and then nothing is let through."""
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https"):
+        host = parts.netloc.rpartition("@")[2]
+        return f"{scheme}://{host}" if _HOST_SOURCE.fullmatch(host) else None
+    return f"{scheme}:" if _SCHEME.fullmatch(scheme) else None
+
+
+@lru_cache(maxsize=256)
+def forms_going_to(uri: str) -> str:
+    """The CSP of a page whose forms may also end at ``uri``, an application's registered redirect
+    URI (kept: there are few)."""
+    source = source_of(uri)
+    return CSP if source is None else CSP.replace("form-action 'self'", f"form-action 'self' {source}")
+
+
+def let_forms_go_to(environ: WSGIEnvironment, uri: str) -> None:
+    """The page answering the request ``environ`` has forms that may end at ``uri`` (see the module)."""
+    environ[_PAGE_CSP] = forms_going_to(uri)
+
+
+def csp_of(environ: WSGIEnvironment) -> str:
+    """The CSP of the page answering ``environ``."""
+    return environ.get(_PAGE_CSP, CSP)  # type: ignore[no-any-return]
 
 
 def init_app(app: Flask) -> None:

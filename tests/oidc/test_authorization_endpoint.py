@@ -119,7 +119,7 @@ def test_form_post_response_mode(app, client: FlaskClient, rp, citizen) -> None:
     assert response.status_code == 200
     assert f'action="{REDIRECT_URI}"' in body and 'name="code"' in body
     assert f'name="state" value="{params["state"]}"' in body and 'name="iss"' in body
-    assert "form-action https://portal.example.vn" in response.headers["Content-Security-Policy"]
+    assert "form-action 'self' https://portal.example.vn;" in response.headers["Content-Security-Policy"]
     assert "<script src=" in body and "unsafe-inline" not in response.headers["Content-Security-Policy"]
 
 

@@ -56,7 +56,7 @@ def test_form_post_mode_is_answered_by_the_sign_in_response(client: FlaskClient,
     answer = _post_password(client, _to_the_form(client, rp, response_mode="form_post"), citizen)
     body = answer.get_data(as_text=True)
     assert answer.status_code == 200 and f'action="{REDIRECT_URI}"' in body and 'name="code"' in body
-    assert "form-action https://portal.example.vn" in answer.headers["Content-Security-Policy"]
+    assert "form-action 'self' https://portal.example.vn;" in answer.headers["Content-Security-Policy"]
     assert any(c.startswith("dn_sso=") for c in answer.headers.getlist("Set-Cookie"))
 
 

@@ -1,0 +1,54 @@
+"""An application's redirect URIs, served on a free loopback port, for browser tests: the browser must
+really arrive there (a registered URI on a host that does not exist would be looked up in DNS).
+
+Use it with ``from tests.helpers.application import Application, application  # noqa: F401``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+
+@dataclass
+class Application:
+    url: str  # http://127.0.0.1:PORT
+    arrived: list[str] = field(default_factory=list)  # path and query of each visit, in order
+
+    @property
+    def callback(self) -> str:
+        return f"{self.url}/callback"
+
+    @property
+    def signed_out(self) -> str:
+        return f"{self.url}/signed-out"
+
+
+@pytest.fixture
+def application() -> Iterator[Application]:
+    """Answers ``/callback`` and ``/signed-out`` with a plain page and records the visit; the
+    browser's own requests (its icon) get an empty answer."""
+    visits: list[str] = []
+
+    def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        if environ["PATH_INFO"] not in ("/callback", "/signed-out"):
+            start_response("204 No Content", [])
+            return []
+        visits.append(f"{environ['PATH_INFO']}?{environ.get('QUERY_STRING', '')}")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"the application"]
+
+    server = make_server("127.0.0.1", 0, serve, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name=f"application-{server.server_port}", daemon=True)
+    thread.start()
+    try:
+        yield Application(f"http://127.0.0.1:{server.server_port}", visits)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

@@ -1,0 +1,96 @@
+"""Back to the application after a form, in a real browser.
+
+A form's POST answered by a redirect to the application is checked against the page's CSP
+form-action, on every redirect: Chromium refuses the redirect to another origin when the page allows
+only ``'self'``, and the person stays on our page. These tests follow the person in Chromium
+(tests/helpers/browser.py) to the application's own server on loopback (tests/helpers/application.py)
+after signing in, after refusing consent and after confirming a sign-out; a refused redirect is
+reported among the page's problems (a console error) and the application never sees the visit.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from flask import Flask
+from playwright.sync_api import Page, expect
+
+from tests.helpers.application import Application, application  # noqa: F401
+from tests.helpers.browser import WatchedPage, chromium_page  # noqa: F401
+from tests.helpers.live_server import LiveServer, live_server  # noqa: F401
+from tests.helpers.oidc import RegisteredClient, authorize_params, register_client
+
+
+def _answer(application: Application, path: str) -> dict[str, list[str]]:  # noqa: F811
+    [visit] = application.arrived
+    assert visit.startswith(f"{path}?"), visit
+    return parse_qs(urlsplit(visit).query)
+
+
+def _authorize(page: Page, live_server: LiveServer, rp: RegisteredClient,  # noqa: F811
+               application: Application) -> dict[str, str]:  # noqa: F811
+    params = authorize_params(rp, redirect_uri=application.callback)
+    page.goto(f"{live_server.url}/authorize?{urlencode(params)}")
+    expect(page).to_have_url(re.compile(rf"^{re.escape(live_server.url)}/login\?interaction="))
+    return params
+
+
+def _sign_in(page: Page, citizen) -> None:  # type: ignore[no-untyped-def]
+    page.locator("#identifier").fill(citizen.id_number)
+    page.locator("#password").fill(citizen.password)
+    page.get_by_role("button", name="Đăng nhập", exact=True).click()
+
+
+def test_the_sign_in_form_returns_to_the_application(
+        chromium_page: WatchedPage, live_server: LiveServer, app: Flask, make_citizen,  # noqa: F811
+        application: Application) -> None:  # noqa: F811
+    citizen = make_citizen()
+    rp = register_client(redirect_uris=[application.callback], skip_consent=True)
+    page = chromium_page.page
+    for visit in range(2):  # the first sign-in page comes from the view, the next one from its skeleton
+        application.arrived.clear()
+        page.context.clear_cookies()
+        params = _authorize(page, live_server, rp, application)
+        _sign_in(page, citizen)
+        expect(page).to_have_url(re.compile(rf"^{re.escape(application.callback)}\?"))
+        answer = _answer(application, "/callback")
+        assert "code" in answer and answer["state"] == [params["state"]], (visit, answer)
+    assert chromium_page.problems == []
+
+
+def test_refusing_consent_returns_access_denied_to_the_application(
+        chromium_page: WatchedPage, live_server: LiveServer, app: Flask, make_citizen,  # noqa: F811
+        application: Application) -> None:  # noqa: F811
+    citizen = make_citizen()
+    rp = register_client(redirect_uris=[application.callback])
+    page = chromium_page.page
+    params = _authorize(page, live_server, rp, application)
+    _sign_in(page, citizen)
+    expect(page).to_have_url(re.compile(rf"^{re.escape(live_server.url)}/interaction/"))
+    page.get_by_role("button", name="Từ chối", exact=True).click()
+    expect(page).to_have_url(re.compile(rf"^{re.escape(application.callback)}\?"))
+    answer = _answer(application, "/callback")
+    assert answer["error"] == ["access_denied"] and answer["state"] == [params["state"]]
+    assert chromium_page.problems == []
+
+
+def test_a_confirmed_sign_out_returns_to_the_application(
+        chromium_page: WatchedPage, live_server: LiveServer, app: Flask, make_citizen,  # noqa: F811
+        application: Application) -> None:  # noqa: F811
+    citizen = make_citizen()
+    rp = register_client(redirect_uris=[application.callback], skip_consent=True,
+                         post_logout_redirect_uris=[application.signed_out])
+    page = chromium_page.page
+    _authorize(page, live_server, rp, application)
+    _sign_in(page, citizen)
+    expect(page).to_have_url(re.compile(rf"^{re.escape(application.callback)}\?"))
+    application.arrived.clear()
+    # Without an id_token_hint the end-session request is confirmed by the person.
+    logout = {"client_id": rp.client_id, "post_logout_redirect_uri": application.signed_out, "state": "s-1"}
+    page.goto(f"{live_server.url}/session/end?{urlencode(logout)}")
+    expect(page.locator("h1")).to_have_text("Đăng xuất")
+    page.locator("form").get_by_role("button", name="Đăng xuất", exact=True).click()
+    expect(page).to_have_url(re.compile(rf"^{re.escape(application.signed_out)}\?"))
+    assert _answer(application, "/signed-out") == {"state": ["s-1"]}
+    assert chromium_page.problems == []
