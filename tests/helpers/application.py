@@ -10,15 +10,25 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 from werkzeug.serving import make_server
+
+PATHS = ("/callback", "/signed-out", "/front-channel-logout")
+
+
+@dataclass(frozen=True)
+class Visit:
+    method: str
+    path: str
+    params: dict[str, list[str]]  # the query's, or a form post's
 
 
 @dataclass
 class Application:
     url: str  # http://127.0.0.1:PORT
-    arrived: list[str] = field(default_factory=list)  # path and query of each visit, in order
+    arrived: list[Visit] = field(default_factory=list)  # in order
 
     @property
     def callback(self) -> str:
@@ -28,18 +38,26 @@ class Application:
     def signed_out(self) -> str:
         return f"{self.url}/signed-out"
 
+    @property
+    def front_channel_logout(self) -> str:
+        return f"{self.url}/front-channel-logout"
+
 
 @pytest.fixture
 def application() -> Iterator[Application]:
-    """Answers ``/callback`` and ``/signed-out`` with a plain page and records the visit; the
-    browser's own requests (its icon) get an empty answer."""
-    visits: list[str] = []
+    """Answers ``PATHS`` with a plain page and records the visit; the browser's own requests (its
+    icon) get an empty answer."""
+    visits: list[Visit] = []
 
     def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        if environ["PATH_INFO"] not in ("/callback", "/signed-out"):
+        if environ["PATH_INFO"] not in PATHS:
             start_response("204 No Content", [])
             return []
-        visits.append(f"{environ['PATH_INFO']}?{environ.get('QUERY_STRING', '')}")
+        method = environ["REQUEST_METHOD"]
+        sent = environ.get("QUERY_STRING", "")
+        if method == "POST":
+            sent = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)).decode()
+        visits.append(Visit(method, environ["PATH_INFO"], parse_qs(sent)))
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"the application"]
 

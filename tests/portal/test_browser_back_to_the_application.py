@@ -11,7 +11,7 @@ reported among the page's problems (a console error) and the application never s
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 from flask import Flask
 from playwright.sync_api import Page, expect
@@ -19,13 +19,13 @@ from playwright.sync_api import Page, expect
 from tests.helpers.application import Application, application  # noqa: F401
 from tests.helpers.browser import WatchedPage, chromium_page  # noqa: F401
 from tests.helpers.live_server import LiveServer, live_server  # noqa: F401
-from tests.helpers.oidc import RegisteredClient, authorize_params, register_client
+from tests.helpers.oidc import RegisteredClient, authorize_params, exchange, register_client
 
 
-def _answer(application: Application, path: str) -> dict[str, list[str]]:  # noqa: F811
+def _answer(application: Application, path: str, method: str = "GET") -> dict[str, list[str]]:  # noqa: F811
     [visit] = application.arrived
-    assert visit.startswith(f"{path}?"), visit
-    return parse_qs(urlsplit(visit).query)
+    assert (visit.method, visit.path) == (method, path), visit
+    return visit.params
 
 
 def _authorize(page: Page, live_server: LiveServer, rp: RegisteredClient,  # noqa: F811
@@ -93,4 +93,47 @@ def test_a_confirmed_sign_out_returns_to_the_application(
     page.locator("form").get_by_role("button", name="Đăng xuất", exact=True).click()
     expect(page).to_have_url(re.compile(rf"^{re.escape(application.signed_out)}\?"))
     assert _answer(application, "/signed-out") == {"state": ["s-1"]}
+    assert chromium_page.problems == []
+
+
+def test_the_form_post_answer_reaches_the_application(
+        chromium_page: WatchedPage, live_server: LiveServer, app: Flask, make_citizen,  # noqa: F811
+        application: Application) -> None:  # noqa: F811
+    """response_mode=form_post: the sign-in's answer is our page, whose script posts the code on."""
+    citizen = make_citizen()
+    rp = register_client(redirect_uris=[application.callback], skip_consent=True)
+    page = chromium_page.page
+    params = authorize_params(rp, redirect_uri=application.callback, response_mode="form_post")
+    page.goto(f"{live_server.url}/authorize?{urlencode(params)}")
+    _sign_in(page, citizen)
+    expect(page).to_have_url(application.callback)
+    answer = _answer(application, "/callback", method="POST")
+    assert "code" in answer and answer["state"] == [params["state"]] and answer["iss"] == [live_server.url]
+    assert chromium_page.problems == []
+
+
+def test_a_sign_out_loads_the_front_channel_pages_then_returns(
+        chromium_page: WatchedPage, live_server: LiveServer, app: Flask, make_citizen,  # noqa: F811
+        application: Application) -> None:  # noqa: F811
+    """The signed-out page loads each application's front-channel logout page in a frame, then its
+    script returns the browser to the application that asked."""
+    citizen = make_citizen()
+    rp = register_client(redirect_uris=[application.callback], skip_consent=True,
+                         post_logout_redirect_uris=[application.signed_out],
+                         frontchannel_logout_uri=application.front_channel_logout)
+    page = chromium_page.page
+    _authorize(page, live_server, rp, application)
+    _sign_in(page, citizen)
+    expect(page).to_have_url(re.compile(rf"^{re.escape(application.callback)}\?"))
+    # The application redeems its code: it has taken part in the session, and is signed out with it.
+    [code] = _answer(application, "/callback")["code"]
+    assert exchange(app.test_client(), rp, code, redirect_uri=application.callback).status_code == 200
+    application.arrived.clear()
+    logout = {"client_id": rp.client_id, "post_logout_redirect_uri": application.signed_out, "state": "s-2"}
+    page.goto(f"{live_server.url}/session/end?{urlencode(logout)}")
+    page.locator("form").get_by_role("button", name="Đăng xuất", exact=True).click()
+    expect(page).to_have_url(re.compile(rf"^{re.escape(application.signed_out)}\?"))
+    frame, back = application.arrived
+    assert (frame.path, frame.params["iss"]) == ("/front-channel-logout", [live_server.url]) and frame.params["sid"]
+    assert (back.path, back.params) == ("/signed-out", {"state": ["s-2"]})
     assert chromium_page.problems == []
