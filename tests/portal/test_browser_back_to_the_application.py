@@ -137,3 +137,24 @@ def test_a_sign_out_loads_the_front_channel_pages_then_returns(
     assert (frame.path, frame.params["iss"]) == ("/front-channel-logout", [live_server.url]) and frame.params["sid"]
     assert (back.path, back.params) == ("/signed-out", {"state": ["s-2"]})
     assert chromium_page.problems == []
+
+
+def test_a_second_application_gets_its_code_without_a_page(
+        chromium_page: WatchedPage, live_server: LiveServer, app: Flask, make_citizen,  # noqa: F811
+        application: Application) -> None:  # noqa: F811
+    """Signed in once, signed in everywhere: the second application's request is answered at once
+    from the SSO session, no page shown."""
+    citizen = make_citizen()
+    first = register_client(redirect_uris=[application.callback], skip_consent=True)
+    second = register_client(redirect_uris=[application.callback], skip_consent=True)
+    page = chromium_page.page
+    _authorize(page, live_server, first, application)
+    _sign_in(page, citizen)
+    expect(page).to_have_url(re.compile(rf"^{re.escape(application.callback)}\?"))
+    application.arrived.clear()
+    params = authorize_params(second, redirect_uri=application.callback)
+    page.goto(f"{live_server.url}/authorize?{urlencode(params)}")
+    expect(page).to_have_url(re.compile(rf"^{re.escape(application.callback)}\?"))
+    answer = _answer(application, "/callback")
+    assert "code" in answer and answer["state"] == [params["state"]]
+    assert chromium_page.problems == []
