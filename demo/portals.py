@@ -45,7 +45,9 @@ DEFAULT_ISSUER = "http://127.0.0.1:5000"
 PORTALS_FILE = "demo-portals.json"
 EXTENSION = "demo_portal"
 
-CSP = "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+# The sign-out form's answer is a redirect to the provider's end-session endpoint, and browsers check
+# form-action on it: the provider's origin is named there ({provider}).
+CSP = "default-src 'none'; style-src 'self'; form-action 'self' {provider}; frame-ancestors 'none'; base-uri 'none'"
 # The front-channel logout page: nothing to load, framed by the provider's signed-out page and nobody else.
 FRONTCHANNEL_CSP = "default-src 'none'; base-uri 'none'; frame-ancestors {origin}"
 
@@ -246,13 +248,17 @@ def frontchannel_logout() -> Response:
         here.ended.end(LogoutNotice(sub=None, sid=sid), "front-channel")
         _drop_ended_session()  # the cookie this frame brought, if it is that session's, is cleared now
         response = Response("<!doctype html><title>Đăng xuất</title><p>Đã đăng xuất.</p>", mimetype="text/html")
-    parts = urlsplit(here.provider.issuer)
-    response.headers["Content-Security-Policy"] = FRONTCHANNEL_CSP.format(origin=f"{parts.scheme}://{parts.netloc}")
+    response.headers["Content-Security-Policy"] = FRONTCHANNEL_CSP.format(origin=_origin(here.provider.issuer))
     return response
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _security_headers(response: Response) -> Response:
-    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("Content-Security-Policy", CSP.format(provider=_origin(_here().provider.issuer)))
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
     if request.endpoint != "static":

@@ -12,81 +12,23 @@ Each step's screenshot goes to tests/output/browser/<test name>/ (git-ignored), 
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pyotp
-import pytest
-from flask import Flask
-from playwright.sync_api import Locator, Page, expect
-from werkzeug.serving import BaseWSGIServer, make_server
+from playwright.sync_api import expect
 
-from demo import portals as demo_portals
-from idp import demo
 from idp.authn.levels import ACR_MFA
-from idp.oidc import backchannel
 from tests.helpers import directory_data as data
 from tests.helpers.browser import Screenshots, WatchedPage, chromium_page, screenshots  # noqa: F401
+from tests.helpers.demo_portals import ServedPortals, claim, served_portals  # noqa: F401
 from tests.helpers.live_server import LiveServer, live_server  # noqa: F401
 
 OFFICIAL = data.OFFICIALS_BY_UID["lan.nt"]  # Nguyễn Thị Lan, Sở Nội vụ: no authenticator yet
 
 
-@dataclass(frozen=True)
-class ServedPortal:
-    portal: demo_portals.Portal
-    app: Flask
-
-
-def _unattached(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-    start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
-    return [b"the portal is not attached yet\n"]
-
-
-@pytest.fixture
-def served_portal(live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServedPortal]:  # noqa: F811
-    """The first demo portal ("Cổng dịch vụ công", no consent page), seeded in the provider as `make run`
-    seeds it and served on a free loopback port; stopped when the test ends."""
-    # The seed registers two portals, each on the port of its redirect URI: both ports must be free.
-    servers: list[BaseWSGIServer] = []
-    threads: list[threading.Thread] = []
-    try:
-        for _ in demo.DEMO_PORTALS:
-            servers.append(make_server("127.0.0.1", 0, _unattached, threaded=True))
-        monkeypatch.setenv("DEMO_PORTAL_PORTS", " ".join(str(server.server_port) for server in servers))
-        with live_server.app.app_context():
-            demo.seed()
-        portals = demo_portals.load_portals(Path(live_server.app.instance_path))
-        apps = demo_portals.create_portals(portals, live_server.url)
-        for server, app in zip(servers, apps, strict=True):
-            server.app = app
-            threads.append(threading.Thread(target=server.serve_forever, name=f"portal-{server.server_port}",
-                                            daemon=True))
-            threads[-1].start()
-        yield ServedPortal(portals[0], apps[0])
-    finally:
-        backchannel.dispatcher(live_server.app).stop()
-        for server, thread in zip(servers, threads, strict=False):
-            server.shutdown()
-            thread.join(timeout=10)
-        for server in servers:
-            server.server_close()
-
-
-def _claim(page: Page, table: int, name: str) -> Locator:
-    """The value cell of a claim in the portal's tables (0: the ID token, 1: UserInfo)."""
-    row = page.locator("table").nth(table).locator("tr").filter(
-        has=page.locator("th code", has_text=re.compile(rf"^{re.escape(name)}$")))
-    return row.locator("td")
-
-
 def test_official_enrols_an_authenticator_at_first_sign_in(
         chromium_page: WatchedPage, screenshots: Screenshots,  # noqa: F811 (first: no Chromium, no server started)
-        live_server: LiveServer, served_portal: ServedPortal) -> None:  # noqa: F811
-    page, portal = chromium_page.page, served_portal.portal
+        live_server: LiveServer, served_portals: ServedPortals) -> None:  # noqa: F811
+    page, portal = chromium_page.page, served_portals.portals[0]
 
     # The portal, signed out.
     page.goto(portal.home)
@@ -124,11 +66,11 @@ def test_official_enrols_an_authenticator_at_first_sign_in(
     # Back at the portal, signed in with both factors.
     page.wait_for_url(portal.home)
     expect(page.locator("h1")).to_have_text(f"Xin chào, {OFFICIAL.cn}")
-    expect(_claim(page, 0, "acr")).to_have_text(ACR_MFA)
-    amr = _claim(page, 0, "amr").inner_text().split(", ")
+    expect(claim(page, 0, "acr")).to_have_text(ACR_MFA)
+    amr = claim(page, 0, "amr").inner_text().split(", ")
     assert {"pwd", "otp", "mfa"} <= set(amr), amr
-    expect(_claim(page, 1, "name")).to_have_text(OFFICIAL.cn)
-    expect(_claim(page, 1, "email")).to_have_text(OFFICIAL.mail)
+    expect(claim(page, 1, "name")).to_have_text(OFFICIAL.cn)
+    expect(claim(page, 1, "email")).to_have_text(OFFICIAL.mail)
     screenshots.take(page, "portal-signed-in")
 
     assert chromium_page.problems == []
