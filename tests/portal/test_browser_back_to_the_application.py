@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlencode
 
+import pytest
 from flask import Flask
 from playwright.sync_api import Page, expect
 
@@ -20,6 +21,17 @@ from tests.helpers.application import Application, application  # noqa: F401
 from tests.helpers.browser import WatchedPage, chromium_page  # noqa: F401
 from tests.helpers.live_server import LiveServer, live_server  # noqa: F401
 from tests.helpers.oidc import RegisteredClient, authorize_params, exchange, register_client
+
+
+@pytest.fixture
+def citizen(make_citizen):  # type: ignore[no-untyped-def]
+    return make_citizen()
+
+
+@pytest.fixture
+def rp(app: Flask, application: Application) -> RegisteredClient:  # noqa: F811
+    """An application that asks no consent, its redirect URI on ``application``."""
+    return register_client(redirect_uris=[application.callback], skip_consent=True)
 
 
 def _answer(application: Application, path: str, method: str = "GET") -> dict[str, list[str]]:  # noqa: F811
@@ -43,10 +55,8 @@ def _sign_in(page: Page, citizen) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_the_sign_in_form_returns_to_the_application(
-        chromium_page: WatchedPage, live_server: LiveServer, app: Flask, make_citizen,  # noqa: F811
+        chromium_page: WatchedPage, live_server: LiveServer, citizen, rp: RegisteredClient,  # noqa: F811
         application: Application) -> None:  # noqa: F811
-    citizen = make_citizen()
-    rp = register_client(redirect_uris=[application.callback], skip_consent=True)
     page = chromium_page.page
     for visit in range(2):  # the first sign-in page comes from the view, the next one from its skeleton
         application.arrived.clear()
@@ -60,9 +70,8 @@ def test_the_sign_in_form_returns_to_the_application(
 
 
 def test_refusing_consent_returns_access_denied_to_the_application(
-        chromium_page: WatchedPage, live_server: LiveServer, app: Flask, make_citizen,  # noqa: F811
+        chromium_page: WatchedPage, live_server: LiveServer, app: Flask, citizen,  # noqa: F811
         application: Application) -> None:  # noqa: F811
-    citizen = make_citizen()
     rp = register_client(redirect_uris=[application.callback])
     page = chromium_page.page
     params = _authorize(page, live_server, rp, application)
@@ -76,9 +85,8 @@ def test_refusing_consent_returns_access_denied_to_the_application(
 
 
 def test_a_confirmed_sign_out_returns_to_the_application(
-        chromium_page: WatchedPage, live_server: LiveServer, app: Flask, make_citizen,  # noqa: F811
+        chromium_page: WatchedPage, live_server: LiveServer, app: Flask, citizen,  # noqa: F811
         application: Application) -> None:  # noqa: F811
-    citizen = make_citizen()
     rp = register_client(redirect_uris=[application.callback], skip_consent=True,
                          post_logout_redirect_uris=[application.signed_out])
     page = chromium_page.page
@@ -97,11 +105,9 @@ def test_a_confirmed_sign_out_returns_to_the_application(
 
 
 def test_the_form_post_answer_reaches_the_application(
-        chromium_page: WatchedPage, live_server: LiveServer, app: Flask, make_citizen,  # noqa: F811
+        chromium_page: WatchedPage, live_server: LiveServer, citizen, rp: RegisteredClient,  # noqa: F811
         application: Application) -> None:  # noqa: F811
     """response_mode=form_post: the sign-in's answer is our page, whose script posts the code on."""
-    citizen = make_citizen()
-    rp = register_client(redirect_uris=[application.callback], skip_consent=True)
     page = chromium_page.page
     params = authorize_params(rp, redirect_uri=application.callback, response_mode="form_post")
     page.goto(f"{live_server.url}/authorize?{urlencode(params)}")
@@ -113,11 +119,10 @@ def test_the_form_post_answer_reaches_the_application(
 
 
 def test_a_sign_out_loads_the_front_channel_pages_then_returns(
-        chromium_page: WatchedPage, live_server: LiveServer, app: Flask, make_citizen,  # noqa: F811
+        chromium_page: WatchedPage, live_server: LiveServer, app: Flask, citizen,  # noqa: F811
         application: Application) -> None:  # noqa: F811
     """The signed-out page loads each application's front-channel logout page in a frame, then its
     script returns the browser to the application that asked."""
-    citizen = make_citizen()
     rp = register_client(redirect_uris=[application.callback], skip_consent=True,
                          post_logout_redirect_uris=[application.signed_out],
                          frontchannel_logout_uri=application.front_channel_logout)
@@ -140,15 +145,13 @@ def test_a_sign_out_loads_the_front_channel_pages_then_returns(
 
 
 def test_a_second_application_gets_its_code_without_a_page(
-        chromium_page: WatchedPage, live_server: LiveServer, app: Flask, make_citizen,  # noqa: F811
+        chromium_page: WatchedPage, live_server: LiveServer, citizen, rp: RegisteredClient,  # noqa: F811
         application: Application) -> None:  # noqa: F811
     """Signed in once, signed in everywhere: the second application's request is answered at once
     from the SSO session, no page shown."""
-    citizen = make_citizen()
-    first = register_client(redirect_uris=[application.callback], skip_consent=True)
     second = register_client(redirect_uris=[application.callback], skip_consent=True)
     page = chromium_page.page
-    _authorize(page, live_server, first, application)
+    _authorize(page, live_server, rp, application)
     _sign_in(page, citizen)
     expect(page).to_have_url(re.compile(rf"^{re.escape(application.callback)}\?"))
     application.arrived.clear()
