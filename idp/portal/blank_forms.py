@@ -33,8 +33,9 @@ def early_blank_form(app: Flask, page_request: Request, template_name: str,
     """``blank_form`` as a page answered past Flask's request cycle (``idp.web.prebuilt``), from the
     page's own request object, with the form session's cookie and the page's CSP: the session (which
     gets the CSRF token's secret if it has none) is opened and saved by Flask's own session
-    interface, so the cookie is the one Flask would set. None, the view answers, without a secret key (Flask then has
-    no session either) or before a view has rendered the skeleton (only a view can)."""
+    interface, so the cookie is the one Flask would set. None, the view answers, without a secret
+    key (Flask then has no session either) or before a view has rendered the skeleton (only a view
+    can)."""
     skeleton = page_skeleton.kept(template_name, str(i18n.locale_of(page_request)), carried)
     form_session = app.session_interface.open_session(app, page_request)
     if skeleton is None or form_session is None:

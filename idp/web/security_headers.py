@@ -83,8 +83,8 @@ class SecurityHeaders:
 
         return self._wsgi_app(environ, start)
 
-    def completed(self, headers: list[tuple[str, str]], *, static: bool, csp: str = CSP) -> list[tuple[str, str]]:
-        """``headers`` with every default the response did not set itself."""
+    def completed(self, headers: list[tuple[str, str]], *, static: bool, csp: str) -> list[tuple[str, str]]:
+        """``headers`` with every default the response did not set itself; ``csp`` is the page's."""
         present = {name.lower() for name, _ in headers}
         if "x-content-type-options" in present:
             headers = [pair for pair in headers if pair[0].lower() != "x-content-type-options"]
