@@ -59,7 +59,11 @@ _DEFAULTS = (
     # Codes and interaction ids travel in URLs: never send them to another site. Same-origin
     # requests keep the Referer, which the CSRF check of https form posts requires.
     ("Referrer-Policy", "same-origin"),
-    ("Cross-Origin-Opener-Policy", "same-origin"),
+    # No Cross-Origin-Opener-Policy: applications sign in and out in popups (oidc-client-ts's
+    # signinPopup, MSAL's loginPopup), where the popup's last page, the application's own callback,
+    # reaches the application's window through window.opener. Any COOP but unsafe-none on a page or a
+    # redirect of the way (same-origin, same-origin-allow-popups alike) cuts that link in Chromium;
+    # framing stays forbidden. Keycloak and node-oidc-provider send none either.
     ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"),
 )
 _HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")

@@ -16,6 +16,22 @@ import pytest
 from werkzeug.serving import make_server
 
 PATHS = ("/callback", "/signed-out", "/front-channel-logout")
+# A single-page application's sign-in in a popup: /opener opens the popup on its button's click and
+# keeps what the popup's last page, /popup-callback, sends it through window.opener (``window.answer``).
+PAGES = {
+    "/opener": """<!doctype html><title>Application</title><button id="open">Sign in</button>
+<script>
+window.answer = null;
+window.addEventListener("message", (event) => { window.answer = event.data; });
+document.getElementById("open").onclick = () => window.open(new URLSearchParams(location.search).get("to"),
+                                                            "signin", "width=500,height=600");
+</script>""",
+    "/popup-callback": """<!doctype html><title>Signing in</title>
+<script>
+if (window.opener) { window.opener.postMessage(location.search, "*"); document.title = "answered"; }
+else { document.title = "no opener"; }
+</script>""",
+}
 
 
 @dataclass(frozen=True)
@@ -42,14 +58,21 @@ class Application:
     def front_channel_logout(self) -> str:
         return f"{self.url}/front-channel-logout"
 
+    @property
+    def popup_callback(self) -> str:
+        return f"{self.url}/popup-callback"
+
 
 @pytest.fixture
 def application() -> Iterator[Application]:
-    """Answers ``PATHS`` with a plain page and records the visit; the browser's own requests (its
-    icon) get an empty answer."""
+    """Answers ``PATHS`` with a plain page and records the visit, and ``PAGES`` with theirs; the
+    browser's own requests (its icon) get an empty answer."""
     visits: list[Visit] = []
 
     def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        if page := PAGES.get(environ["PATH_INFO"]):
+            start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+            return [page.encode()]
         if environ["PATH_INFO"] not in PATHS:
             start_response("204 No Content", [])
             return []

@@ -11,7 +11,7 @@ reported among the page's problems (a console error) and the application never s
 from __future__ import annotations
 
 import re
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import pytest
 from flask import Flask
@@ -159,5 +159,24 @@ def test_a_second_application_gets_its_code_without_a_page(
     page.goto(f"{live_server.url}/authorize?{urlencode(params)}")
     expect(page).to_have_url(re.compile(rf"^{re.escape(application.callback)}\?"))
     answer = _answer(application, "/callback")
+    assert "code" in answer and answer["state"] == [params["state"]]
+    assert chromium_page.problems == []
+
+
+def test_a_sign_in_in_a_popup_answers_the_window_that_opened_it(
+        chromium_page: WatchedPage, live_server: LiveServer, citizen, app: Flask,  # noqa: F811
+        application: Application) -> None:  # noqa: F811
+    """A single-page application signs in through a popup: the popup goes through our pages and ends at
+    the application's callback, which hands the code to the application's window (window.opener)."""
+    rp = register_client(redirect_uris=[application.popup_callback], skip_consent=True)
+    params = authorize_params(rp, redirect_uri=application.popup_callback)
+    page = chromium_page.page
+    page.goto(f"{application.url}/opener?{urlencode({'to': f'{live_server.url}/authorize?{urlencode(params)}'})}")
+    with page.expect_popup() as opened:
+        page.locator("#open").click()
+    popup = opened.value
+    _sign_in(popup, citizen)
+    expect(popup).to_have_title("answered")
+    answer = parse_qs(page.evaluate("window.answer").removeprefix("?"))
     assert "code" in answer and answer["state"] == [params["state"]]
     assert chromium_page.problems == []
