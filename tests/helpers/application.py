@@ -31,6 +31,18 @@ document.getElementById("open").onclick = () => window.open(new URLSearchParams(
 if (window.opener) { window.opener.postMessage(location.search, "*"); document.title = "answered"; }
 else { document.title = "no opener"; }
 </script>""",
+    # A silent renewal (prompt=none) in a hidden frame, whose last page hands the answer to its parent.
+    "/framer": """<!doctype html><title>Application</title>
+<script>
+window.answer = null;
+window.addEventListener("message", (event) => { window.answer = event.data; });
+const frame = document.createElement("iframe");
+frame.hidden = true;
+frame.src = new URLSearchParams(location.search).get("to");
+document.documentElement.appendChild(frame);
+</script>""",
+    "/frame-callback": """<!doctype html><title>Renewing</title>
+<script>window.parent.postMessage(location.search, "*");</script>""",
 }
 
 
@@ -61,6 +73,10 @@ class Application:
     @property
     def popup_callback(self) -> str:
         return f"{self.url}/popup-callback"
+
+    @property
+    def frame_callback(self) -> str:
+        return f"{self.url}/frame-callback"
 
 
 @pytest.fixture

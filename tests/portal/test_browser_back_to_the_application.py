@@ -180,3 +180,29 @@ def test_a_sign_in_in_a_popup_answers_the_window_that_opened_it(
     answer = parse_qs(page.evaluate("window.answer").removeprefix("?"))
     assert "code" in answer and answer["state"] == [params["state"]]
     assert chromium_page.problems == []
+
+
+def test_a_silent_renewal_in_a_hidden_frame_gets_its_answer(
+        chromium_page: WatchedPage, live_server: LiveServer, citizen, rp: RegisteredClient,  # noqa: F811
+        application: Application) -> None:  # noqa: F811
+    """prompt=none in a hidden frame, as single-page applications renew: our redirects may pass
+    through a frame (only our pages may not be shown in one), so the frame's last page, the
+    application's, gets the code when signed in and login_required when not."""
+    renewer = register_client(redirect_uris=[application.frame_callback], skip_consent=True)
+    page = chromium_page.page
+
+    def renewed() -> dict[str, list[str]]:
+        params = authorize_params(renewer, redirect_uri=application.frame_callback, prompt="none")
+        to = f"{live_server.url}/authorize?{urlencode(params)}"
+        page.goto(f"{application.url}/framer?{urlencode({'to': to})}")
+        page.wait_for_function("window.answer !== null")
+        answer = parse_qs(page.evaluate("window.answer").removeprefix("?"))
+        assert answer["state"] == [params["state"]]
+        return answer
+
+    assert renewed()["error"] == ["login_required"]
+    _authorize(page, live_server, rp, application)
+    _sign_in(page, citizen)
+    expect(page).to_have_url(re.compile(rf"^{re.escape(application.callback)}\?"))
+    assert "code" in renewed()
+    assert chromium_page.problems == []
