@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 from typing import Any
 
 from .scenarios import SCENARIOS
@@ -32,6 +33,7 @@ def print_report(report: dict[str, Any]) -> None:
     rows = report["results"]
     by = {(r["target"], r["scenario"]): r for r in rows}
     targets = list(dict.fromkeys(r["target"] for r in rows))
+    print(f"\ndangnhap's server ran under Python {report['machine_before']['python']}")
     for target in targets:
         print(f"\n{target}")
         print(f"  {'scenario':<28} {'ops/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'srv CPU%':>8} {'db CPU%':>8} "
@@ -91,6 +93,12 @@ def print_report(report: dict[str, Any]) -> None:
               "their figures are low; run again when the machine is quiet.")
 
 
+def interpreter() -> str:
+    """The Python the server ran under (bench.servers starts it with this one): its version and the
+    file behind the venv's link, since two builds of one version differ in speed."""
+    return f"{platform.python_version()} ({os.path.realpath(sys.executable)})"
+
+
 def machine() -> dict[str, Any]:
-    return {"cpus": os.cpu_count(), "load_average": os.getloadavg(), "python": platform.python_version(),
+    return {"cpus": os.cpu_count(), "load_average": os.getloadavg(), "python": interpreter(),
             "platform": platform.platform(), "taskset": pinned(["x"], LOAD_CPU) != ["x"]}

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Mapping
@@ -163,10 +164,15 @@ def _env_value(value: Any) -> str:
 
 def start_dangnhap(name: str, port: int, config: Mapping[str, Any], *, workers: int, threads: int,
                    log: IO[bytes]) -> Server:
-    """``python -m idp.serve`` (granian, the production configuration), on the server core."""
+    """``python -m idp.serve`` (granian, the production configuration), on the server core.
+
+    The server runs in the benchmark's own interpreter (``make bench``: .venv's), so running the
+    benchmark with another one measures the server under it: interpreter builds differ by a fifth in
+    speed (bench/README.md), and the report names the one measured.
+    """
     env = {**os.environ, **{key: _env_value(value) for key, value in config.items()},
            "IDP_BIND": f"127.0.0.1:{port}", "IDP_WORKERS": str(workers), "IDP_THREADS": str(threads)}
-    command = pinned([str(ROOT / ".venv" / "bin" / "python"), "-m", "idp.serve"], SERVER_CPU)
+    command = pinned([sys.executable, "-m", "idp.serve"], SERVER_CPU)
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
     server = Server(name, process, port)
     _wait_until_up(server, "/healthz")
