@@ -235,12 +235,12 @@ def _kill_after(process: subprocess.Popen[str], seconds: float) -> threading.Tim
 # --- argon2 limit -----------------------------------------------------------------------------------
 
 
-def _rss_at_rest(name: str, target: Target) -> float:
-    """The worker's RSS once argon2id's thread has given its block back (dangnhap signs a person in
-    to get its first access token, and its sign-in scenarios end with the block held)."""
+def _memory_at_rest(name: str, target: Target) -> dict[str, float]:
+    """The worker's RSS, and its parts, once argon2id's thread has given its block back (dangnhap
+    signs a person in to get its first access token, and its sign-in scenarios end with the block held)."""
     if name != "node":
         time.sleep(argon2id.IDLE_SECONDS + 1.0)
-    return round(target.server.worker_rss_mib(), 1)
+    return target.server.worker_memory_mib()
 
 
 def argon2_limit(args: argparse.Namespace) -> float:
@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
                 (work / name).mkdir(exist_ok=True)
                 try:
                     with manager as target:
-                        at_rest = {"before": _rss_at_rest(name, target)}
+                        at_rest = {"before": _memory_at_rest(name, target)}
                         for scenario in scenarios:
                             if name == "node" and not scenario.node:
                                 continue
@@ -339,8 +339,8 @@ def main(argv: list[str] | None = None) -> int:
                                 row["argon2_limit_per_second"] = round(limit, 1)
                             report["results"].append(row)
                             print(f"  {scenario.name:<28} {row.get('ops_per_second', 'error')}", flush=True)
-                        at_rest["after"] = _rss_at_rest(name, target)
-                        report.setdefault("worker_rss_at_rest", {})[target.name] = at_rest
+                        at_rest["after"] = _memory_at_rest(name, target)
+                        report.setdefault("worker_memory_at_rest", {})[target.name] = at_rest
                 except (RuntimeError, OSError, flows.FlowError) as exc:
                     print(f"{name}: failed: {exc}", file=sys.stderr)
                     report.setdefault("failures", {})[name] = str(exc)

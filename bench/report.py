@@ -29,6 +29,10 @@ def _per_op(row: dict[str, Any]) -> str:
     return "—" if cost is None else f"{cost:.3f}"
 
 
+def _memory(memory: dict[str, float]) -> str:
+    return f"{memory['rss']:.0f} MiB ({memory['anonymous']:.0f} anonymous + {memory['files']:.0f} mapped from files)"
+
+
 def print_report(report: dict[str, Any]) -> None:
     rows = report["results"]
     by = {(r["target"], r["scenario"]): r for r in rows}
@@ -50,9 +54,9 @@ def print_report(report: dict[str, Any]) -> None:
                   f"{_per_op(row):>9} {row['load_cpu_percent']:>9.0f} {row['worker_rss_mib']:>8.0f} "
                   f"{row['errors']:>6}  "
                   f"{'BUSY (other work ' + str(row['other_cpu_percent']) + '% of a core)' if row['busy'] else ''}")
-    for target, rss in report.get("worker_rss_at_rest", {}).items():
-        print(f"\n{target}: worker RSS at rest {rss['before']:.0f} MiB before the scenarios, "
-              f"{rss['after']:.0f} MiB after them"
+    for target, memory in report.get("worker_memory_at_rest", {}).items():
+        print(f"\n{target}: worker RSS at rest {_memory(memory['before'])} before the scenarios, "
+              f"{_memory(memory['after'])} after them"
               + (" (once argon2id's thread has given its block back)" if target.startswith("dangnhap") else ""))
     dangnhaps = [t for t in targets if t.startswith("dangnhap")]
     if "node-oidc-provider" in targets and dangnhaps:

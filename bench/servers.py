@@ -7,6 +7,7 @@ one core and the load generator the other. Every process is stopped by its pid.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -65,6 +66,20 @@ def rss_mib(pid: int) -> float:
         return 0.0
 
 
+def memory_mib(pid: int) -> dict[str, float]:
+    """A process's RSS and its two parts: ``anonymous`` (its heap, Python's objects, thread stacks:
+    its own) and ``files`` (the libraries' code and data mapped from files, which every worker on a
+    host maps from the same page cache). N workers take about N × anonymous + files, not N × RSS."""
+    fields = {}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "RssAnon", "RssFile", "RssShmem"):
+                fields[key] = int(value.split()[0]) / 1024
+    return {"rss": round(fields.get("VmRSS", 0.0), 1), "anonymous": round(fields.get("RssAnon", 0.0), 1),
+            "files": round(fields.get("RssFile", 0.0) + fields.get("RssShmem", 0.0), 1)}
+
+
 def descendants(pid: int) -> list[int]:
     """``pid`` and every process below it (granian's workers)."""
     children: dict[int, list[int]] = {}
@@ -118,11 +133,19 @@ class Server:
         return {tid: seconds for pid in descendants(self.process.pid)
                 for tid, seconds in thread_cpu_seconds(pid).items()}
 
-    def worker_rss_mib(self) -> float:
-        """The largest process (granian: the largest worker; node: its one process)."""
+    def _workers(self) -> list[int]:
+        """granian's workers (not its master); node's one process."""
         pids = descendants(self.process.pid)
-        workers = pids[1:] if len(pids) > 1 else pids
-        return max((rss_mib(pid) for pid in workers), default=0.0)
+        return pids[1:] if len(pids) > 1 else pids
+
+    def worker_rss_mib(self) -> float:
+        """The largest worker's RSS."""
+        return max((rss_mib(pid) for pid in self._workers()), default=0.0)
+
+    def worker_memory_mib(self) -> dict[str, float]:
+        """The largest worker's RSS and its parts (``memory_mib``)."""
+        return max((memory_mib(pid) for pid in self._workers()), key=lambda memory: memory["rss"],
+                   default={"rss": 0.0, "anonymous": 0.0, "files": 0.0})
 
     def get_json(self, path: str) -> dict[str, Any]:
         with urllib.request.urlopen(self.issuer + path, timeout=10) as response:  # noqa: S310 - loopback
