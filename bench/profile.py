@@ -35,6 +35,7 @@ from tests.helpers.slapd import free_port
 
 from . import flows, seed, servers
 from .keepalive import Connection, Response
+from .report import interpreter
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 
@@ -176,7 +177,8 @@ def profile(name: str, request: Callable[[], str], calls: int) -> str:
             request()
     mean_us = (time.perf_counter() - started) / calls * 1e6
     header = (f"# {name}: {calls} calls in process (WSGI, SQLite), mean {mean_us:.0f} µs per call under the "
-              f"profiler\n# {datetime.now().astimezone():%Y-%m-%d %H:%M %z}, python -m bench.profile\n\n")
+              f"profiler\n# {datetime.now().astimezone():%Y-%m-%d %H:%M %z}, python -m bench.profile under "
+              f"Python {interpreter()}\n\n")
     return header + profiler.output_text(unicode=True, color=False, show_all=False)
 
 

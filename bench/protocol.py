@@ -89,13 +89,15 @@ def _row(scenario: Scenario, target: Target, before: Sample, after: Sample, load
     server = after.server - before.server
     database = after.database - before.database
     other = max(0.0, (after.machine - before.machine) - server - database - load_cpu)
+    memory = target.server.worker_memory_mib()
     return {"scenario": scenario.name, "target": target.name, "ops": ops, "seconds": round(seconds, 3),
             "ops_per_second": round(ops / seconds, 1) if seconds else 0.0, "p50_ms": p50_ms, "p99_ms": p99_ms,
             "server_cpu_percent": round(100 * server / wall, 1),
             "database_cpu_percent": round(100 * database / wall, 1),
             "cpu_ms_per_op": round(1000 * (server + database) / ops, 3) if ops else None,
             "load_cpu_percent": round(100 * load_cpu / wall, 1), "other_cpu_percent": round(100 * other / wall, 1),
-            "busy": other / wall > BUSY_CORES, "worker_rss_mib": round(target.server.worker_rss_mib(), 1),
+            "busy": other / wall > BUSY_CORES, "worker_rss_mib": memory["rss"],
+            "worker_anonymous_mib": memory["anonymous"],
             "errors": errors, "error_sample": error_sample}
 
 

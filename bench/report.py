@@ -41,7 +41,7 @@ def print_report(report: dict[str, Any]) -> None:
     for target in targets:
         print(f"\n{target}")
         print(f"  {'scenario':<28} {'ops/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'srv CPU%':>8} {'db CPU%':>8} "
-              f"{'CPU ms/op':>9} {'load CPU%':>9} {'RSS MiB':>8} {'errors':>6}  busy")
+              f"{'CPU ms/op':>9} {'load CPU%':>9} {'RSS MiB':>8} {'anon MiB':>8} {'errors':>6}  busy")
         for scenario in SCENARIOS:
             row = by.get((target, scenario.name))
             if row is None:
@@ -52,6 +52,7 @@ def print_report(report: dict[str, Any]) -> None:
             print(f"  {scenario.name:<28} {row['ops_per_second']:>8.0f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} "
                   f"{row['server_cpu_percent']:>8.0f} {row['database_cpu_percent']:>8.0f} "
                   f"{_per_op(row):>9} {row['load_cpu_percent']:>9.0f} {row['worker_rss_mib']:>8.0f} "
+                  f"{row['worker_anonymous_mib']:>8.0f} "
                   f"{row['errors']:>6}  "
                   f"{'BUSY (other work ' + str(row['other_cpu_percent']) + '% of a core)' if row['busy'] else ''}")
     for target, memory in report.get("worker_memory_at_rest", {}).items():
@@ -98,7 +99,7 @@ def print_report(report: dict[str, Any]) -> None:
 
 
 def interpreter() -> str:
-    """The Python the server ran under (bench.servers starts it with this one): its version and the
+    """This process's Python, which bench.servers also starts the server with: its version and the
     file behind the venv's link, since two builds of one version differ in speed."""
     return f"{platform.python_version()} ({os.path.realpath(sys.executable)})"
 

@@ -23,7 +23,6 @@ from typing import IO, Any
 ROOT = Path(__file__).resolve().parent.parent
 NODE_SERVER = ROOT / "bench" / "node" / "server.mjs"
 _TICKS = os.sysconf("SC_CLK_TCK")
-_PAGE_MIB = os.sysconf("SC_PAGE_SIZE") / 2**20
 SERVER_CPU, LOAD_CPU = 0, 1
 
 
@@ -57,13 +56,6 @@ def thread_cpu_seconds(pid: int) -> dict[int, float]:
         return {}
     times = {tid: _stat(f"{pid}/task/{tid}") for tid in tids}
     return {tid: (int(f[11]) + int(f[12])) / _TICKS for tid, f in times.items() if f}
-
-
-def rss_mib(pid: int) -> float:
-    try:
-        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE_MIB
-    except OSError:
-        return 0.0
 
 
 def memory_mib(pid: int) -> dict[str, float]:
@@ -137,10 +129,6 @@ class Server:
         """granian's workers (not its master); node's one process."""
         pids = descendants(self.process.pid)
         return pids[1:] if len(pids) > 1 else pids
-
-    def worker_rss_mib(self) -> float:
-        """The largest worker's RSS."""
-        return max((rss_mib(pid) for pid in self._workers()), default=0.0)
 
     def worker_memory_mib(self) -> dict[str, float]:
         """The largest worker's RSS and its parts (``memory_mib``)."""
