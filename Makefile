@@ -6,7 +6,7 @@ SHELL := /bin/bash
 
 # .venv is made by the distribution's python3 when it is 3.11 or newer, else by the first python3 on
 # PATH; PYTHON=... chooses another. Debian's interpreter is faster than a build from source with the
-# defaults (pyenv's, first on PATH on some machines): userinfo and introspection cost 9-12% less CPU
+# defaults (pyenv's, first on PATH on some machines): userinfo and introspection cost 9-13% less CPU
 # under Debian's 3.11 than under pyenv's 3.11 (bench/README.md), so make bench measures what a
 # Debian host serves with.
 SYSTEM_PYTHON := /usr/bin/python3

@@ -178,8 +178,8 @@ def start_dangnhap(name: str, port: int, config: Mapping[str, Any], *, workers: 
     """``python -m idp.serve`` (granian, the production configuration), on the server core.
 
     The server runs in the benchmark's own interpreter (``make bench``: .venv's), so running the
-    benchmark with another one measures the server under it: interpreter builds differ by a fifth in
-    speed (bench/README.md), and the report names the one measured.
+    benchmark with another one measures the server under it: interpreter builds differ by up to a
+    fifth in speed (bench/README.md), and the report names the one measured.
     """
     env = {**os.environ, **{key: _env_value(value) for key, value in config.items()},
            "IDP_BIND": f"127.0.0.1:{port}", "IDP_WORKERS": str(workers), "IDP_THREADS": str(threads)}
