@@ -34,7 +34,7 @@ from granian import Granian
 from granian.constants import HTTPModes, Interfaces
 from granian.http import HTTP1Settings
 
-from idp import create_app, settings
+from idp import create_app, settings, storage
 from idp.authn import hashing_turns
 
 # granian's atoms; the path comes without the query string.
@@ -56,11 +56,13 @@ def _hashing_turn_ms() -> int:
 def serving_app() -> Flask:
     """What each worker serves: the app without its command line (``flask --app wsgi`` has that).
 
-    The worker then forgets the ``IDP_*`` environment (``settings.forget_environment``): no request's
-    WSGI environ carries a secret, and werkzeug's walks through the environ (counting or listing
-    the headers) are shorter.
+    Its threads live as long as it does, so each keeps a database connection between its requests
+    (``storage.keep_connections``). The worker then forgets the ``IDP_*`` environment
+    (``settings.forget_environment``): no request's WSGI environ carries a secret, and werkzeug's
+    walks through the environ (counting or listing the headers) are shorter.
     """
     app = create_app(commands=False)
+    storage.keep_connections(True)
     hashing_turns.request_threads_wait_for_hashing(_hashing_turn_ms())
     settings.forget_environment()
     return app

@@ -95,6 +95,30 @@ def test_a_serving_worker_forgets_the_settings_environment(tmp_path: Path) -> No
     assert result.stdout.split("\n")[:2] == ["[]", "True"]
 
 
+_KEPT_CONNECTIONS = """
+from sqlalchemy import event, text
+from idp.serve import serving_app
+from idp.storage import db, execute, reading
+app = serving_app()
+lent = []
+with app.app_context():
+    event.listen(db.engine, "checkout", lambda *args: lent.append(1))
+    for _ in range(3):
+        with reading():
+            execute(text("SELECT 1")).scalar_one()
+print(len(lent))
+"""
+
+
+def test_a_serving_workers_threads_keep_their_connections(tmp_path: Path) -> None:
+    """Blocks one after another in a worker's thread take one connection from the pool, not one each
+    (``storage.keep_connections``; its behaviour is tested in tests/storage/test_kept_connections.py)."""
+    env = {**os.environ, "IDP_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}", "IDP_INSTANCE_PATH": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", _KEPT_CONNECTIONS], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "1"
+
+
 _THREAD_POLICIES = """
 import json, os, threading
 from idp.serve import serving_app

@@ -31,12 +31,12 @@ from . import (
     subjects,
     throttle,
 )
-from .base import Base, db, execute, found_or_made, reading, transaction, utcnow, writing
+from .base import Base, db, execute, found_or_made, keep_connections, reading, transaction, utcnow, writing
 
 __all__ = [
     "Base", "audit_events", "call_after_commit", "clients", "credentials", "db", "execute", "found_or_made",
-    "grants", "init_app", "interactions", "keys", "logout", "mfa", "officials", "orgunits", "ping", "reading",
-    "rollback", "sessions", "stamps", "subjects", "throttle", "transaction", "utcnow", "writing",
+    "grants", "init_app", "interactions", "keep_connections", "keys", "logout", "mfa", "officials", "orgunits",
+    "ping", "reading", "rollback", "sessions", "stamps", "subjects", "throttle", "transaction", "utcnow", "writing",
 ]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
