@@ -256,8 +256,9 @@ def keep_connections(keep: bool) -> None:
     Why: the hottest requests are a block or two each, and a checkout from SQLAlchemy's pool and its
     return cost 10–12 µs of CPU on SQLite and ≈ 27 µs on PostgreSQL, with the autocommit switch:
     in process, userinfo and introspection cost 11–12% less CPU without them (on both), an SSO
-    authorization up to 9% less (SQLite; on PostgreSQL within the host's noise). Not for the development server, which starts a thread per request: each would
-    keep a connection until the collector found it."""
+    authorization up to 9% less (SQLite; on PostgreSQL within the host's noise). Not for the
+    development server, which starts a thread per request: each would keep a connection until the
+    collector found it."""
     global _keeping
     _keeping = keep
     if not keep:
