@@ -18,7 +18,8 @@ import base64
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from contextlib import suppress
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
@@ -87,6 +88,14 @@ class _Snapshot:
     document: bytes  # the JWKS as served: relying parties fetch it often, it changes rarely
     # When the first retired key's publication ends: the set changes then without a write.
     until: datetime | None
+    # Tokens whose signature these keys verified: token → (its typ header, its claims). A new set of
+    # keys starts with none (``verify``).
+    verified: dict[str, tuple[Any, dict[str, Any]]] = field(default_factory=dict, compare=False)
+
+
+# How many verified tokens a worker remembers: about 3 KiB each (an access token of ~900 characters
+# and its claims), 3 MiB in all.
+VERIFIED_TOKENS_KEPT = 1024
 
 
 def sign(claims: dict[str, Any], *, alg: str = "RS256", typ: str = "JWT") -> str:
@@ -112,29 +121,60 @@ def verify(token: str, *, typ: str | None = None) -> dict[str, Any]:
     say ``at+jwt``, so an ID token cannot pass for one). Expiry and audience are the caller's: an
     expired id_token_hint is still acceptable.
 
+    A token verified once is remembered with the keys that verified it (``_Snapshot.verified``), and
+    is not verified again while they are the published set: the same string, signed by the same key,
+    verifies the same way. A change to the set (a rotation, a key whose publication ended) starts
+    the memory afresh, so nothing a withdrawn key signed is accepted from it. Why: a relying party
+    presents the same access token to userinfo and introspection for as long as it lives (a resource
+    server at every call it serves), and the signature's check and the decoding of the token were a
+    third of such a request's CPU (RS256, in process). Only the last ``VERIFIED_TOKENS_KEPT`` tokens
+    are kept, and only good ones: a stream of forged tokens costs a verification each, and nothing
+    held.
+    """
+    snapshot = _snapshot()
+    known = snapshot.verified.get(token)
+    if known is None:
+        known = _verified(token, snapshot)
+        _remember(snapshot.verified, token, known)
+    header_typ, claims = known
+    if typ is not None and header_typ != typ:
+        raise InvalidSignature(f"typ is not {typ}")
+    return dict(claims)  # the caller's own: the remembered claims are shared by the worker's threads
+
+
+def _verified(token: str, snapshot: _Snapshot) -> tuple[Any, dict[str, Any]]:
+    """The typ header and the claims of a token that ``snapshot``'s keys verify.
+
     The compact form (RFC 7515 §7.1) is read here, strictly: three unpadded base64url parts, a header
     that is a JSON object without ``crit`` (no extension we would have to understand), whose ``kid``
     names a published key and whose ``alg`` is that key's own (the header may not choose: no HS256
     keyed with our public key, no "none"); then joserfc's algorithm checks the signature with that
-    key. Every userinfo and introspection verifies a token, and joserfc's general decoding (its
-    objects and registry checks around the same signature) cost 102–106 µs per RS256 token in
-    process, against 74–88 µs read this way.
+    key. joserfc's general decoding (its objects and registry checks around the same signature) cost
+    102–106 µs per RS256 token in process, against 74–88 µs read this way.
     """
     parts = token.split(".")
     if len(parts) != 3 or not all(_BASE64URL.fullmatch(part) for part in parts):
         raise InvalidSignature("not a compact JWS")
     header = _json_object(parts[0])
     kid = header.get("kid")
-    key = _snapshot().verifying.get(kid) if isinstance(kid, str) and "crit" not in header else None
+    key = snapshot.verifying.get(kid) if isinstance(kid, str) and "crit" not in header else None
     if key is None:
         raise InvalidSignature("no published key for this header")
     if header.get("alg") != key.alg:
         raise InvalidSignature("the header's alg is not the key's")
     if not REGISTRY.get_alg(key.alg).verify(f"{parts[0]}.{parts[1]}".encode(), _decoded(parts[2]), key):
         raise InvalidSignature("bad signature")
-    if typ is not None and header.get("typ") != typ:
-        raise InvalidSignature(f"typ is not {typ}")
-    return _json_object(parts[1])
+    return header.get("typ"), _json_object(parts[1])
+
+
+def _remember(verified: dict[str, tuple[Any, dict[str, Any]]], token: str, known: tuple[Any, dict[str, Any]]) -> None:
+    """Keep a verified token, forgetting the oldest one kept when there are enough. The worker's
+    threads share the dictionary: two of them may forget the same token, or one a token the other
+    has just forgotten (``suppress``); dict operations themselves are atomic."""
+    if len(verified) >= VERIFIED_TOKENS_KEPT:
+        with suppress(StopIteration, KeyError, RuntimeError):
+            del verified[next(iter(verified))]
+    verified[token] = known
 
 
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")

@@ -154,10 +154,51 @@ def test_verify_refuses_anything_we_did_not_sign(app: Flask) -> None:
         "empty": "",
     }
     assert [name for name, bad in bad_tokens.items() if _accepted(bad)] == []
+    assert keys._snapshot().verified == {}  # nothing of a token refused is remembered
     with pytest.raises(keys.InvalidSignature):
         keys.verify(token, typ="at+jwt")  # an ID token does not pass for an access token
+    with pytest.raises(keys.InvalidSignature):
+        keys.verify(token, typ="at+jwt")  # nor once its signature is known to be good
     with pytest.raises(keys.UnknownAlgorithm):
         keys.sign(CLAIMS, alg="HS256")
+
+
+def _counted_verifications(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per RS256 signature the algorithm checks from here on."""
+    algorithm = keys.REGISTRY.get_alg("RS256")
+    checked: list[int] = []
+    original = algorithm.verify
+
+    def counted(*args: Any) -> bool:
+        checked.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(algorithm, "verify", counted)
+    return checked
+
+
+def test_a_token_verified_once_is_remembered_with_its_keys(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same string signed by the same key verifies the same way: a relying party presenting its
+    access token again costs no signature check, until the key set changes."""
+    token = keys.sign(CLAIMS, typ="at+jwt")
+    checked = _counted_verifications(monkeypatch)
+    assert [keys.verify(token, typ="at+jwt") for _ in range(3)] == [CLAIMS] * 3
+    assert len(checked) == 1
+    with pytest.raises(keys.InvalidSignature):
+        keys.verify(token, typ="JWT")  # the typ asked for is still checked
+    keys.verify(token)["sub"] = "someone else"  # the caller's own copy
+    assert keys.verify(token) == CLAIMS
+    keys.rotate("RS256")  # a new key set: every token is verified afresh once
+    assert keys.verify(token) == CLAIMS
+    assert len(checked) == 2
+
+
+def test_only_the_latest_verified_tokens_are_remembered(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(keys, "VERIFIED_TOKENS_KEPT", 3)
+    tokens = [keys.sign({**CLAIMS, "sub": f"s-{n}"}) for n in range(5)]
+    for token in tokens:
+        keys.verify(token)
+    assert list(keys._snapshot().verified) == tokens[2:]
 
 
 def _signed_by_us(header: str, payload: str) -> str:
@@ -230,6 +271,7 @@ def test_retired_key_leaves_jwks_after_publish_until(app: Flask) -> None:
     keys.rotate("RS256")
     retired = _the("RS256", KeyStatus.RETIRED)
     assert retired.kid in _kids(keys.jwks())
+    assert keys.verify(old_token) == CLAIMS  # remembered as verified, until the key set changes
     with transaction():  # the write bumps the keys' stamp: this process sees it at once
         retired.publish_until = utcnow() - timedelta(seconds=1)
     assert retired.kid not in _kids(keys.jwks())
@@ -243,6 +285,7 @@ def test_retired_key_leaves_jwks_when_its_time_is_up_without_any_write(app: Flas
     keys.rotate("RS256")
     retired = _the("RS256", KeyStatus.RETIRED)
     assert retired.kid in _kids(keys.jwks())  # cached now, with the stamp unchanged from here on
+    assert keys.verify(old_token) == CLAIMS
     later = retired.publish_until + timedelta(seconds=1)
     monkeypatch.setattr(keys, "utcnow", lambda: later)
     assert retired.kid not in _kids(keys.jwks())
