@@ -1,13 +1,15 @@
-"""Where the time of a hot request goes: pyinstrument profiles of the token endpoint, userinfo,
-introspection, an SSO authorization and a whole sign-in flow.
+"""Where the time of a hot request goes: pyinstrument profiles of the token endpoint, userinfo (one
+token presented again, and many tokens in turn), introspection, an SSO authorization and a whole
+sign-in flow.
 
     make bench-profile                  # or: .venv/bin/python -m bench.profile [--calls 2000]
 
 A SQLite database is seeded as for ``make bench`` (bench/seed.py) and tokens are obtained over HTTP
 from the production server (a real sign-in), which is then stopped. The app is then called in
-process, straight through its WSGI interface (no HTTP server, no test client in between), so the
-profile shows the app's own work; the server's share is in ``make bench``'s figures. Each profile
-is written as text to bench/profiles/<scenario>.txt, with the mean time per call, for the issue notes.
+process, straight through its WSGI interface (no HTTP server, no test client in between), with its
+thread keeping a database connection as a serving worker's do, so the profile shows the app's own
+work; the server's share is in ``make bench``'s figures. Each profile is written as text to
+bench/profiles/<scenario>.txt, with the mean time per call, for the issue notes.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import io
+import itertools
 import json
 import secrets
 import sys
@@ -30,12 +33,13 @@ from flask import Flask
 from pyinstrument import Profiler
 from werkzeug.test import EnvironBuilder
 
-from idp import create_app
+from idp import create_app, storage
 from tests.helpers.slapd import free_port
 
 from . import flows, seed, servers
 from .keepalive import Connection, Response
 from .report import interpreter
+from .targets import MANY_TOKENS
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 
@@ -117,7 +121,12 @@ def prepared(work: Path) -> Iterator[tuple[Flask, str, seed.Clients, dict[str, A
             tokens = asyncio.run(_tokens(port, clients, people.citizen))
         finally:
             server.stop()
-    yield create_app(config), issuer, clients, tokens, people.citizen
+    app = create_app(config)
+    storage.keep_connections(True)  # as in a serving worker (idp/serve.py)
+    try:
+        yield app, issuer, clients, tokens, people.citizen
+    finally:
+        storage.keep_connections(False)
 
 
 def scenarios(call: Caller, clients: seed.Clients, tokens: dict[str, Any],
@@ -129,15 +138,26 @@ def scenarios(call: Caller, clients: seed.Clients, tokens: dict[str, Any],
         return call("POST", "/token", form={"grant_type": "client_credentials"},
                     headers=clients.cc_rs256.auth_headers())[0]
 
-    def refresh() -> str:
+    def refreshed() -> tuple[str, dict[str, Any]]:
+        """A refresh of the one grant's token chain: a refresh token used twice would revoke it."""
         nonlocal refresh_token
         status, body = call("POST", "/token", form={"grant_type": "refresh_token", "refresh_token": refresh_token},
                             headers=clients.portal.auth_headers())
-        refresh_token = json.loads(body).get("refresh_token", refresh_token)
-        return status
+        answer = json.loads(body)
+        refresh_token = answer.get("refresh_token", refresh_token)
+        return status, answer
+
+    def refresh() -> str:
+        return refreshed()[0]
 
     def userinfo() -> str:
         return call("GET", "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})[0]
+
+    # As bench/protocol.py's "many tokens" scenario: each token's signature is verified at each call.
+    many = itertools.cycle([refreshed()[1]["access_token"] for _ in range(MANY_TOKENS)])
+
+    def userinfo_many_tokens() -> str:
+        return call("GET", "/userinfo", headers={"Authorization": f"Bearer {next(many)}"})[0]
 
     def introspection() -> str:
         return call("POST", "/introspect", form={"token": tokens["access_token"]},
@@ -162,7 +182,7 @@ def scenarios(call: Caller, clients: seed.Clients, tokens: dict[str, Any],
         return "200 OK"
 
     return {"token-client_credentials": client_credentials, "token-refresh": refresh, "userinfo": userinfo,
-            "introspection": introspection,
+            "userinfo-many-tokens": userinfo_many_tokens, "introspection": introspection,
             "sso-authorization": sso_authorization, "citizen-sign-in-flow": sign_in}
 
 

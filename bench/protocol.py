@@ -47,6 +47,7 @@ from .targets import Target, dangnhap, node
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 WRK_SCRIPT = Path(__file__).resolve().parent / "wrk" / "request.lua"
+TOKEN = "{token}"  # in a request that goes round many tokens (bench/wrk/request.lua)
 
 
 # --- measuring -------------------------------------------------------------------------------------
@@ -114,21 +115,23 @@ def _basic(client: flows.Client) -> str:
     return "Authorization: " + client.auth_headers()["Authorization"]
 
 
-def _fixed_request(scenario: Scenario, target: Target) -> tuple[str, str, str, str]:
-    """(method, URL, form body, extra header lines) of a fixed-request scenario."""
+def _fixed_request(scenario: Scenario, target: Target) -> tuple[str, str, str, str, list[str]]:
+    """(method, URL, form body, extra header lines, tokens) of a fixed-request scenario. Where it
+    goes round many access tokens, ``TOKEN`` in the body or the headers stands for the next one."""
     d, clients = target.discovery, target.clients
-    bearer = f"Authorization: Bearer {target.access_token}"
-    return {
+    tokens = target.access_tokens if scenario.name.endswith("(many tokens)") else []
+    token = TOKEN if tokens else target.access_token
+    request = {
         "discovery": ("GET", target.server.issuer + "/.well-known/openid-configuration", "", ""),
         "jwks": ("GET", d["jwks_uri"], "", ""),
         "client_credentials RS256": ("POST", d["token_endpoint"], "grant_type=client_credentials",
                                      _basic(clients.cc_rs256)),
         "client_credentials ES256": ("POST", d["token_endpoint"], "grant_type=client_credentials",
                                      _basic(clients.cc_es256)),
-        "userinfo": ("GET", d["userinfo_endpoint"], "", bearer),
-        "introspection": ("POST", d.get("introspection_endpoint", ""), f"token={target.access_token}",
-                          _basic(clients.portal)),
-    }[scenario.name]
+        "userinfo": ("GET", d["userinfo_endpoint"], "", f"Authorization: Bearer {token}"),
+        "introspection": ("POST", d.get("introspection_endpoint", ""), f"token={token}", _basic(clients.portal)),
+    }[scenario.name.removesuffix(" (many tokens)")]
+    return (*request, tokens)
 
 
 def _check_once(method: str, url: str, body: str, headers: str) -> str:
@@ -147,8 +150,10 @@ def _check_once(method: str, url: str, body: str, headers: str) -> str:
     return ""
 
 
-def _wrk(url: str, method: str, body: str, headers: str, seconds: float, connections: int) -> dict[str, Any]:
-    env = {**os.environ, "BENCH_METHOD": method, "BENCH_BODY": body, "BENCH_HEADERS": headers}
+def _wrk(url: str, method: str, body: str, headers: str, seconds: float, connections: int,
+         tokens_file: Path | None = None) -> dict[str, Any]:
+    env = {**os.environ, "BENCH_METHOD": method, "BENCH_BODY": body, "BENCH_HEADERS": headers,
+           "BENCH_TOKENS": str(tokens_file or "")}
     command = servers.pinned(["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
                               "-s", str(WRK_SCRIPT), url], LOAD_CPU)
     output = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 60,
@@ -159,13 +164,18 @@ def _wrk(url: str, method: str, body: str, headers: str, seconds: float, connect
     return json.loads(line[len("BENCH "):])
 
 
-def run_fixed(scenario: Scenario, target: Target, args: argparse.Namespace) -> dict[str, Any]:
-    method, url, body, headers = _fixed_request(scenario, target)
-    if problem := _check_once(method, url, body, headers):
-        return {"scenario": scenario.name, "target": target.name, "errors": 1, "error_sample": problem}
-    _wrk(url, method, body, headers, args.warmup, args.connections)
+def run_fixed(scenario: Scenario, target: Target, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    method, url, body, headers, tokens = _fixed_request(scenario, target)
+    for token in (tokens[0], tokens[-1]) if tokens else [""]:
+        if problem := _check_once(method, url, body.replace(TOKEN, token), headers.replace(TOKEN, token)):
+            return {"scenario": scenario.name, "target": target.name, "errors": 1, "error_sample": problem}
+    tokens_file = None
+    if tokens:
+        tokens_file = work / "tokens.txt"
+        tokens_file.write_text("\n".join(tokens) + "\n")
+    _wrk(url, method, body, headers, args.warmup, args.connections, tokens_file)
     before, children = Sample.take(target), _children_cpu()
-    summary = _wrk(url, method, body, headers, args.seconds, args.connections)
+    summary = _wrk(url, method, body, headers, args.seconds, args.connections, tokens_file)
     after = Sample.take(target)
     errors = sum(summary["errors"].values())
     return _row(scenario, target, before, after, _children_cpu() - children, ops=summary["requests"] - errors,
@@ -181,7 +191,7 @@ def _loader_client(scenario: Scenario, target: Target) -> flows.Client:
     return target.clients.public if scenario.name == "refresh (public)" else target.clients.portal
 
 
-def run_sequence(scenario: Scenario, target: Target, args: argparse.Namespace) -> dict[str, Any]:
+def run_sequence(scenario: Scenario, target: Target, args: argparse.Namespace, _work: Path) -> dict[str, Any]:
     people = target.people.get(scenario.people, [])
     if not people:
         return {"scenario": scenario.name, "target": target.name, "errors": 1, "error_sample": "no such people"}
@@ -336,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
                             # limit right before, so that both see the machine in the same state.
                             hashes = name != "node" and scenario.hashes_passwords
                             limit = argon2_limit(args) if hashes else None
-                            row = run(scenario, target, args)
+                            row = run(scenario, target, args, work)
                             if limit is not None:
                                 row["argon2_limit_per_second"] = round(limit, 1)
                             report["results"].append(row)

@@ -25,8 +25,13 @@ SCENARIOS = (
     Scenario("jwks", "fixed"),
     Scenario("client_credentials RS256", "fixed"),
     Scenario("client_credentials ES256", "fixed"),
+    # One access token, presented again and again, as a portal does on its pages and a resource
+    # server at each call it serves; then many, each presented once in MANY_TOKENS requests (a
+    # signature dangnhap verifies every time: bench/targets.py).
     Scenario("userinfo", "fixed"),
     Scenario("introspection", "fixed"),
+    Scenario("userinfo (many tokens)", "fixed"),
+    Scenario("introspection (many tokens)", "fixed"),
     Scenario("code exchange", "exchange"),
     Scenario("refresh (confidential)", "refresh"),
     Scenario("refresh (public)", "refresh"),

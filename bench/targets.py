@@ -1,6 +1,6 @@
 """The servers the protocol benchmark measures, started and seeded: dangnhap on SQLite or PostgreSQL
 (bench/seed.py through the domain functions) and node-oidc-provider (bench/node/), each with the
-clients, people and first access token the scenarios need."""
+clients, people and access tokens the scenarios need."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from idp.oidc.keys import VERIFIED_TOKENS_KEPT
 from tests.helpers.databases import throwaway_postgres
 from tests.helpers.directory_settings import directory_settings
 from tests.helpers.slapd import Slapd, free_port
@@ -37,14 +38,21 @@ class Target:
     discovery: dict[str, Any] = field(default_factory=dict)
     database_processes: Callable[[], list[int]] = list
     access_token: str = ""
+    access_tokens: list[str] = field(default_factory=list)  # MANY_TOKENS of them, all of one grant
 
     @property
     def provider(self) -> flows.Provider:
         return flows.Provider.from_discovery(self.discovery)
 
 
-async def _first_access_token(target: Target) -> str:
-    """A citizen's access token from a complete code flow, for the userinfo and introspection scenarios.
+# The access tokens the "many tokens" scenarios go round: twice as many as a dangnhap worker remembers
+# as verified (idp/oidc/keys.py), so that, taken in turn, each has been forgotten when it comes again.
+MANY_TOKENS = 2 * VERIFIED_TOKENS_KEPT
+
+
+async def _access_tokens(target: Target) -> list[str]:
+    """A citizen's access token from a complete code flow, then MANY_TOKENS more from refreshing it,
+    for the userinfo and introspection scenarios.
 
     Asked without a resource: node-oidc-provider's userinfo and introspection accept only its opaque
     access tokens (bench/node/README.md); dangnhap's are JWTs either way.
@@ -53,7 +61,12 @@ async def _first_access_token(target: Target) -> str:
     portal = dataclasses.replace(target.clients.portal, token_params={})
     try:
         code, verifier = await flows.authorize(browser, target.provider, portal, target.people["citizen"][0])
-        return (await flows.exchange(backend, target.provider, portal, code, verifier))["access_token"]
+        answer = await flows.exchange(backend, target.provider, portal, code, verifier)
+        tokens = [answer["access_token"]]
+        for _ in range(MANY_TOKENS):
+            answer = await flows.refresh(backend, target.provider, portal, answer["refresh_token"])
+            tokens.append(answer["access_token"])
+        return tokens
     finally:
         browser.close()
         backend.close()
@@ -61,7 +74,7 @@ async def _first_access_token(target: Target) -> str:
 
 def _prepared(target: Target) -> Target:
     target.discovery = target.server.get_json("/.well-known/openid-configuration")
-    target.access_token = asyncio.run(_first_access_token(target))
+    target.access_token, *target.access_tokens = asyncio.run(_access_tokens(target))
     return target
 
 
