@@ -198,7 +198,7 @@ def test_only_the_latest_verified_tokens_are_remembered(app: Flask, monkeypatch:
     tokens = [keys.sign({**CLAIMS, "sub": f"s-{n}"}) for n in range(5)]
     for token in tokens:
         keys.verify(token)
-    assert list(keys._snapshot().verified) == tokens[2:]
+    assert list(keys._snapshot().verified) == [hashlib.sha256(token.encode()).digest() for token in tokens[2:]]
 
 
 def _signed_by_us(header: str, payload: str) -> str:
