@@ -151,6 +151,7 @@ def test_verify_refuses_anything_we_did_not_sign(app: Flask) -> None:
         "another key's kid": f"{header}.{payload}.{es256_token.split('.')[2]}",
         "alg not the key's": _b64({"alg": "ES256", "kid": rs256.kid}) + "." + ".".join(es256_token.split(".")[1:]),
         "not a JWS": "not.a.token",
+        "not text": f"{header}\udc80.{payload}.{signature}",  # a lone surrogate: no UTF-8 for it
         "empty": "",
     }
     assert [name for name, bad in bad_tokens.items() if _accepted(bad)] == []
