@@ -164,19 +164,19 @@ def _wrk(url: str, method: str, body: str, headers: str, seconds: float, connect
     return json.loads(line[len("BENCH "):])
 
 
-def run_fixed(scenario: Scenario, target: Target, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+def run_fixed(scenario: Scenario, target: Target, args: argparse.Namespace) -> dict[str, Any]:
     method, url, body, headers, tokens = _fixed_request(scenario, target)
     for token in (tokens[0], tokens[-1]) if tokens else [""]:
         if problem := _check_once(method, url, body.replace(TOKEN, token), headers.replace(TOKEN, token)):
             return {"scenario": scenario.name, "target": target.name, "errors": 1, "error_sample": problem}
-    tokens_file = None
-    if tokens:
-        tokens_file = work / "tokens.txt"
-        tokens_file.write_text("\n".join(tokens) + "\n")
-    _wrk(url, method, body, headers, args.warmup, args.connections, tokens_file)
-    before, children = Sample.take(target), _children_cpu()
-    summary = _wrk(url, method, body, headers, args.seconds, args.connections, tokens_file)
-    after = Sample.take(target)
+    with tempfile.NamedTemporaryFile("w", prefix="dangnhap-bench-tokens-", suffix=".txt") as listed:
+        listed.write("".join(f"{token}\n" for token in tokens))
+        listed.flush()
+        tokens_file = Path(listed.name) if tokens else None
+        _wrk(url, method, body, headers, args.warmup, args.connections, tokens_file)
+        before, children = Sample.take(target), _children_cpu()
+        summary = _wrk(url, method, body, headers, args.seconds, args.connections, tokens_file)
+        after = Sample.take(target)
     errors = sum(summary["errors"].values())
     return _row(scenario, target, before, after, _children_cpu() - children, ops=summary["requests"] - errors,
                 seconds=summary["duration_us"] / 1e6, p50_ms=summary["p50_us"] / 1000,
@@ -191,7 +191,7 @@ def _loader_client(scenario: Scenario, target: Target) -> flows.Client:
     return target.clients.public if scenario.name == "refresh (public)" else target.clients.portal
 
 
-def run_sequence(scenario: Scenario, target: Target, args: argparse.Namespace, _work: Path) -> dict[str, Any]:
+def run_sequence(scenario: Scenario, target: Target, args: argparse.Namespace) -> dict[str, Any]:
     people = target.people.get(scenario.people, [])
     if not people:
         return {"scenario": scenario.name, "target": target.name, "errors": 1, "error_sample": "no such people"}
@@ -346,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
                             # limit right before, so that both see the machine in the same state.
                             hashes = name != "node" and scenario.hashes_passwords
                             limit = argon2_limit(args) if hashes else None
-                            row = run(scenario, target, args, work)
+                            row = run(scenario, target, args)
                             if limit is not None:
                                 row["argon2_limit_per_second"] = round(limit, 1)
                             report["results"].append(row)
