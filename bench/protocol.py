@@ -3,13 +3,17 @@ node-oidc-provider on the same scenarios, in one run.
 
     make bench                           # or: .venv/bin/python -m bench.protocol [--seconds 5] [--targets ...]
 
-Each target (dangnhap on SQLite, dangnhap on PostgreSQL, node-oidc-provider) is started on core 0 and
-loaded from core 1, one scenario at a time, for a fixed time after a warm-up: wrk for fixed requests,
+The targets (dangnhap on SQLite, dangnhap on PostgreSQL, node-oidc-provider) are all started on core 0
+and loaded from core 1, one window at a time, for a fixed time after a warm-up: wrk for fixed requests,
 bench/loader.py (a keep-alive asyncio client) for sequences (code exchange, refresh, sign-in flows).
-For each scenario: operations/s, p50/p99 latency, the server's CPU use and its largest process's RSS,
-and how much CPU other work on the machine took meanwhile (the machine is shared: a run where other
-work took more than a fifth of a core is marked busy). The table ends with dangnhap / node ratios;
-the same figures go to bench/results/protocol-<time>.json (git-ignored).
+Each scenario runs on every target in turn before the next scenario starts, ``--rounds`` times, the
+targets' order turning from round to round: the windows a ratio compares are seconds apart, so the
+host's drift (this machine is shared) moves both sides alike.
+For each window: operations/s, p50/p99 latency, the server's CPU use and its largest process's RSS,
+and how much CPU other work on the machine took meanwhile (a window where other work took more than
+a fifth of a core is marked busy). The table gives each scenario's median round and ends with
+dangnhap / node ratios, the median of the rounds' own; the same figures go to
+bench/results/protocol-<time>.json (git-ignored).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import config
 from idp.authn import argon2id
@@ -40,7 +44,7 @@ from tests.helpers.databases import POSTGRES_SERVER, postgres_available
 from tests.helpers.slapd import Slapd
 
 from . import flows, seed, servers
-from .report import BUSY_CORES, machine, print_report
+from .report import BUSY_CORES, machine, print_report, ratios
 from .scenarios import SCENARIOS, Scenario
 from .servers import LOAD_CPU, SERVER_CPU
 from .targets import Target, dangnhap, node
@@ -191,8 +195,15 @@ def _loader_client(scenario: Scenario, target: Target) -> flows.Client:
     return target.clients.public if scenario.name == "refresh (public)" else target.clients.portal
 
 
-def run_sequence(scenario: Scenario, target: Target, args: argparse.Namespace) -> dict[str, Any]:
-    people = target.people.get(scenario.people, [])
+def people_of_round(people: list[flows.User], round_index: int, rounds: int) -> list[flows.User]:
+    """The people in the order a round takes them: each round starts at its own share of them, since
+    a TOTP code is good once per 30 s and person and a scenario's rounds come seconds apart."""
+    start = round_index * len(people) // rounds
+    return people[start:] + people[:start]
+
+
+def run_sequence(scenario: Scenario, target: Target, args: argparse.Namespace, round_index: int = 0) -> dict[str, Any]:
+    people = people_of_round(target.people.get(scenario.people, []), round_index, args.rounds)
     if not people:
         return {"scenario": scenario.name, "target": target.name, "errors": 1, "error_sample": "no such people"}
     spec = {"mode": scenario.kind, "host": "127.0.0.1", "port": target.server.port,
@@ -278,14 +289,91 @@ def argon2_limit(args: argparse.Namespace) -> float:
     return statistics.median(rates)
 
 
+class DeadlineReached(Exception):
+    """``--deadline`` passed. Not an OSError (as TimeoutError is), which would pass for one target's
+    failure and let the others run on unbounded."""
+
+
+def _deadline_reached(*_: object) -> None:
+    raise DeadlineReached
+
+
 def _node_available() -> bool:
     return (servers.NODE_SERVER.parent / "node_modules").is_dir()
 
 
+def turns(names: list[str], scenario_index: int, round_index: int) -> list[str]:
+    """The order the targets take a scenario's round in: turned by one from round to round and from
+    scenario to scenario, so that no target always comes first or last (the host's speed drifts)."""
+    if not names:
+        return []
+    shift = (scenario_index + round_index) % len(names)
+    return names[shift:] + names[:shift]
+
+
+def _measure(scenario: Scenario, name: str, target: Target, args: argparse.Namespace,
+             round_index: int) -> dict[str, Any]:
+    """One window of ``scenario`` on ``target``; for a sign-in, the argon2id limit measured right before
+    it, so that the share compares two rates of the machine in the same state."""
+    limit = argon2_limit(args) if name != "node" and scenario.hashes_passwords else None
+    if scenario.kind == "fixed":
+        row = run_fixed(scenario, target, args)
+    else:
+        row = run_sequence(scenario, target, args, round_index)
+    if limit is not None:
+        row["argon2_limit_per_second"] = round(limit, 1)
+    row["round"] = round_index + 1
+    return row
+
+
+def _start(names: list[str], stack: contextlib.ExitStack, work: Path, slapd: Slapd | None,
+           args: argparse.Namespace, log: IO[bytes], report: dict[str, Any]) -> dict[str, Target]:
+    """Every target started and seeded, and its worker's memory at rest before any scenario; one
+    that fails to start is reported and left out."""
+    started: dict[str, Target] = {}
+    for name in names:
+        print(f"{name}: starting", flush=True)
+        (work / name).mkdir(exist_ok=True)
+        manager = node(work, log) if name == "node" else dangnhap(name, work / name, slapd, args, log)
+        try:
+            started[name] = stack.enter_context(manager)
+        except (RuntimeError, OSError, flows.FlowError) as exc:
+            print(f"{name}: failed: {exc}", file=sys.stderr)
+            report["failures"][name] = str(exc)
+    for name, target in started.items():
+        report["worker_memory_at_rest"][target.name] = {"before": _memory_at_rest(name, target)}
+    return started
+
+
+def _run_rounds(started: dict[str, Target], scenarios: list[Scenario], args: argparse.Namespace,
+                report: dict[str, Any]) -> None:
+    """Each scenario's rounds on every target in turn; a target that fails is reported and left out
+    of what follows."""
+    for index, scenario in enumerate(scenarios):
+        for round_index in range(args.rounds):
+            names = [name for name in started
+                     if name not in report["failures"] and (name != "node" or scenario.node)]
+            for name in turns(names, index, round_index):
+                try:
+                    row = _measure(scenario, name, started[name], args, round_index)
+                except (RuntimeError, OSError, flows.FlowError) as exc:
+                    print(f"{name}: failed: {exc}", file=sys.stderr)
+                    report["failures"][name] = str(exc)
+                    continue
+                report["results"].append(row)
+                print(f"  {scenario.name:<28} {name:<10} round {round_index + 1}: {row.get('ops_per_second', 'error')}",
+                      flush=True)
+    for name, target in started.items():
+        if name not in report["failures"]:
+            report["worker_memory_at_rest"][target.name]["after"] = _memory_at_rest(name, target)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per scenario (default 5)")
-    parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per scenario (default 1)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per window (default 3)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per window (default 1)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="windows per scenario and target, the targets taking turns (default 3)")
     parser.add_argument("--mint-seconds", type=float, default=10.0,
                         help="seconds spent minting codes before the code-exchange scenario (default 10)")
     parser.add_argument("--targets", default="sqlite,postgresql,node",
@@ -300,8 +388,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="argon2id memory of dangnhap's hashes and of the limit (default: config.py's)")
     parser.add_argument("--argon2-time-cost", type=int, default=config.IDP_ARGON2_TIME_COST,
                         help="argon2id passes, likewise")
-    parser.add_argument("--deadline", type=int, default=1800, help="give up after this many seconds")
+    parser.add_argument("--deadline", type=int, default=0,
+                        help="give up after this many seconds (default: 1200 + 600 per round)")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
 
     wanted = [w.strip() for w in args.scenarios.split(",") if w.strip()]
     scenarios = [s for s in SCENARIOS if not wanted or any(w in s.name for w in wanted)]
@@ -314,10 +405,12 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         targets.remove("node")
 
-    signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("--deadline reached")))
-    signal.alarm(args.deadline)
+    deadline = args.deadline or 1200 + 600 * args.rounds
+    signal.signal(signal.SIGALRM, _deadline_reached)
+    signal.alarm(deadline)
     report: dict[str, Any] = {"benchmark": "protocol", "started_at": datetime.now().astimezone().isoformat(),
                               "machine_before": machine(), "settings": vars(args), "results": [],
+                              "worker_memory_at_rest": {}, "failures": {},
                               "argon2": {"memory_kib": args.argon2_memory_kib, "time_cost": args.argon2_time_cost}}
     report["argon2_verifications_per_second"] = argon2_limit(args)
     needs_slapd = any(s.people == "officials_with_totp" for s in scenarios) and args.officials > 0
@@ -331,41 +424,23 @@ def main(argv: list[str] | None = None) -> int:
                     work / "slapd", seed=directory_data.seed_entries(
                         directory_data.officials(args.officials, prefix=seed.OFFICIAL_PREFIX)),
                     name="slapd-bench"))
-            for name in targets:
-                print(f"{name}: starting", flush=True)
-                manager = node(work, log) if name == "node" else dangnhap(name, work / name, slapd, args, log)
-                (work / name).mkdir(exist_ok=True)
-                try:
-                    with manager as target:
-                        at_rest = {"before": _memory_at_rest(name, target)}
-                        for scenario in scenarios:
-                            if name == "node" and not scenario.node:
-                                continue
-                            run = run_fixed if scenario.kind == "fixed" else run_sequence
-                            # A sign-in's share of the argon2id limit compares two rates: measure the
-                            # limit right before, so that both see the machine in the same state.
-                            hashes = name != "node" and scenario.hashes_passwords
-                            limit = argon2_limit(args) if hashes else None
-                            row = run(scenario, target, args)
-                            if limit is not None:
-                                row["argon2_limit_per_second"] = round(limit, 1)
-                            report["results"].append(row)
-                            print(f"  {scenario.name:<28} {row.get('ops_per_second', 'error')}", flush=True)
-                        at_rest["after"] = _memory_at_rest(name, target)
-                        report.setdefault("worker_memory_at_rest", {})[target.name] = at_rest
-                except (RuntimeError, OSError, flows.FlowError) as exc:
-                    print(f"{name}: failed: {exc}", file=sys.stderr)
-                    report.setdefault("failures", {})[name] = str(exc)
-        if report.get("failures"):
+            try:
+                _run_rounds(_start(targets, stack, work, slapd, args, log, report), scenarios, args, report)
+            except DeadlineReached:
+                report["failures"]["deadline"] = f"{deadline} s reached: the run was cut short"
+            finally:
+                signal.alarm(0)
+        if report["failures"]:
             print(log_path.read_text()[-3000:], file=sys.stderr)
     report["machine_after"] = machine()
+    report["ratios"] = ratios(report)
     print_report(report)
     RESULTS_DIR.mkdir(exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     path = RESULTS_DIR / f"protocol-{stamp}.json"
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False))
     print(f"\nresults: {path.relative_to(servers.ROOT)}")
-    return 1 if report.get("failures") else 0
+    return 1 if report["failures"] else 0
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import sys
 from typing import Any
 
@@ -33,11 +34,62 @@ def _memory(memory: dict[str, float]) -> str:
     return f"{memory['rss']:.0f} MiB ({memory['anonymous']:.0f} anonymous + {memory['files']:.0f} mapped from files)"
 
 
+NODE = "node-oidc-provider"
+
+
+def _rounds(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The windows of each (target, scenario), one per round."""
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault((row["target"], row["scenario"]), []).append(row)
+    return grouped
+
+
+def median_round(windows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The window with the median rate (the lower middle one of an even count), whole: its latencies,
+    CPU and memory belong together, as medians taken column by column would not. A scenario whose
+    every window failed gives its first failure."""
+    measured = sorted((w for w in windows if "ops_per_second" in w), key=lambda w: w["ops_per_second"])
+    return measured[(len(measured) - 1) // 2] if measured else windows[0]
+
+
+def ratios(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """dangnhap / node-oidc-provider per scenario: each round's windows paired (measured seconds apart,
+    the host in the same state), and the median of those rounds' ratios."""
+    grouped = _rounds(report["results"])
+
+    def rates(target: str, scenario: str) -> dict[int, float]:
+        return {w.get("round", 1): w["ops_per_second"] for w in grouped.get((target, scenario), [])
+                if w.get("ops_per_second")}
+
+    found = []
+    for target in dict.fromkeys(r["target"] for r in report["results"] if r["target"] != NODE):
+        for scenario in SCENARIOS:
+            ours, theirs = rates(target, scenario.name), rates(NODE, scenario.name)
+            per_round = [ours[k] / theirs[k] for k in sorted(ours.keys() & theirs.keys())]
+            if per_round:
+                found.append({"scenario": scenario.name, "target": target,
+                              "ratio": round(statistics.median(per_round), 2),
+                              "rounds": [round(r, 2) for r in per_round]})
+    return found
+
+
+def _ratio_cell(found: dict[str, Any] | None) -> str:
+    if found is None:
+        return "—"
+    if len(found["rounds"]) == 1:
+        return f"{found['ratio']:.2f}"
+    return f"{found['ratio']:.2f} ({min(found['rounds']):.2f}–{max(found['rounds']):.2f})"
+
+
 def print_report(report: dict[str, Any]) -> None:
     rows = report["results"]
-    by = {(r["target"], r["scenario"]): r for r in rows}
+    by = {key: median_round(windows) for key, windows in _rounds(rows).items()}
     targets = list(dict.fromkeys(r["target"] for r in rows))
+    rounds = report["settings"].get("rounds", 1)
     print(f"\ndangnhap's server ran under Python {report['machine_before']['python']}")
+    if rounds > 1:
+        print(f"each scenario ran {rounds} rounds, the targets taking turns; each line is its median round")
     for target in targets:
         print(f"\n{target}")
         print(f"  {'scenario':<28} {'ops/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'srv CPU%':>8} {'db CPU%':>8} "
@@ -56,25 +108,21 @@ def print_report(report: dict[str, Any]) -> None:
                   f"{row['errors']:>6}  "
                   f"{'BUSY (other work ' + str(row['other_cpu_percent']) + '% of a core)' if row['busy'] else ''}")
     for target, memory in report.get("worker_memory_at_rest", {}).items():
-        print(f"\n{target}: worker RSS at rest {_memory(memory['before'])} before the scenarios, "
-              f"{_memory(memory['after'])} after them"
+        after = f"{_memory(memory['after'])} after them" if "after" in memory else "not measured after them"
+        print(f"\n{target}: worker RSS at rest {_memory(memory['before'])} before the scenarios, {after}"
               + (" (once argon2id's thread has given its block back)" if target.startswith("dangnhap") else ""))
     dangnhaps = [t for t in targets if t.startswith("dangnhap")]
-    if "node-oidc-provider" in targets and dangnhaps:
-        print("\nratio dangnhap / node-oidc-provider (ops/s; ≥ 1.0 means dangnhap is ahead)")
+    if NODE in targets and dangnhaps:
+        found = {(r["target"], r["scenario"]): r for r in ratios(report)}
+        print("\nratio dangnhap / node-oidc-provider (ops/s; ≥ 1.0 means dangnhap is ahead"
+              + ("; the median of the rounds' ratios, their range in brackets)" if rounds > 1 else ")"))
         print(f"  {'scenario':<28} {'node ops/s':>10} " + " ".join(f"{t:>22}" for t in dangnhaps))
         for scenario in SCENARIOS:
-            ours = [by.get((t, scenario.name)) for t in dangnhaps]
-            theirs = by.get(("node-oidc-provider", scenario.name))
-            if theirs is None and not any(ours):
+            theirs = by.get((NODE, scenario.name))
+            if theirs is None and not any((t, scenario.name) in by for t in dangnhaps):
                 continue  # not run this time (--scenarios)
-            ratios = []
-            for row in ours:
-                if row and theirs and row.get("ops_per_second") and theirs.get("ops_per_second"):
-                    ratios.append(f"{row['ops_per_second'] / theirs['ops_per_second']:>22.2f}")
-                else:
-                    ratios.append(f"{'—':>22}")
-            print(f"  {scenario.name:<28} {_cell(theirs, 'ops_per_second', '>10.0f'):>10} " + " ".join(ratios))
+            print(f"  {scenario.name:<28} {_cell(theirs, 'ops_per_second', '>10.0f'):>10} "
+                  + " ".join(f"{_ratio_cell(found.get((t, scenario.name))):>22}" for t in dangnhaps))
         print("  node-oidc-provider keeps everything in memory (its adapter persists nothing) and its sign-in "
               "checks a fixed password without hashing; dangnhap commits every grant, token and session to its "
               "database and verifies argon2id hashes (bench/node/README.md).")
