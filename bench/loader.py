@@ -55,6 +55,10 @@ class Pool:
             self.waited += time.perf_counter() - started
         raise _Exhausted
 
+    def totp_steps(self) -> dict[str, int]:
+        """The last TOTP step each user was handed out for, for the next window to go on from."""
+        return {u.login: u.last_step for u in self.users if u.totp_secret is not None and u.last_step >= 0}
+
 
 @dataclass
 class Tally:
@@ -226,7 +230,7 @@ async def _run(spec: Spec) -> dict[str, Any]:
     print("done", flush=True)
     return {"ops": len(tally.latencies), "seconds": elapsed, "latencies": _percentiles(tally.latencies),
             "errors": tally.errors, "error_sample": tally.error_sample, "codes_minted": minted,
-            "waited_for_totp_seconds": round(spec.pool.waited, 2)}
+            "waited_for_totp_seconds": round(spec.pool.waited, 2), "totp_steps": spec.pool.totp_steps()}
 
 
 def _percentiles(samples: list[float]) -> dict[str, float]:

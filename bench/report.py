@@ -30,6 +30,13 @@ def _per_op(row: dict[str, Any]) -> str:
     return "—" if cost is None else f"{cost:.3f}"
 
 
+def _waited(row: dict[str, Any]) -> str:
+    """A TOTP scenario whose people all used their code of the current 30 s step waits for the next:
+    its rate is then low for want of people, not of speed."""
+    waited = row.get("waited_for_totp_seconds", 0.0)
+    return f" WAITED {waited:.1f} s for TOTP steps (too few people)" if waited else ""
+
+
 def _memory(memory: dict[str, float]) -> str:
     return f"{memory['rss']:.0f} MiB ({memory['anonymous']:.0f} anonymous + {memory['files']:.0f} mapped from files)"
 
@@ -106,7 +113,8 @@ def print_report(report: dict[str, Any]) -> None:
                   f"{_per_op(row):>9} {row['load_cpu_percent']:>9.0f} {row['worker_rss_mib']:>8.0f} "
                   f"{row['worker_anonymous_mib']:>8.0f} "
                   f"{row['errors']:>6}  "
-                  f"{'BUSY (other work ' + str(row['other_cpu_percent']) + '% of a core)' if row['busy'] else ''}")
+                  f"{'BUSY (other work ' + str(row['other_cpu_percent']) + '% of a core)' if row['busy'] else ''}"
+                  f"{_waited(row)}")
     for target, memory in report.get("worker_memory_at_rest", {}).items():
         after = f"{_memory(memory['after'])} after them" if "after" in memory else "not measured after them"
         print(f"\n{target}: worker RSS at rest {_memory(memory['before'])} before the scenarios, {after}"

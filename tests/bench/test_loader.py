@@ -35,3 +35,18 @@ def test_people_without_totp_go_round() -> None:
         return [(await pool.take())[0].login for _ in range(n)]
 
     assert asyncio.run(take(5)) == ["a", "b", "a", "b", "a"]
+
+
+def test_the_steps_used_go_on_to_the_next_window() -> None:
+    """A scenario's rounds come seconds apart, each in a new loader: the steps one used are handed to
+    the next, which then skips those people within the step."""
+
+    def people(steps: dict[str, int]) -> list[flows.User]:
+        return [flows.User(f"p{i}", "pw", totp_secret="JBSWY3DPEHPK3PXP", last_step=steps.get(f"p{i}", -1))
+                for i in range(3)]
+
+    first = Pool([*people({}), flows.User("x", "pw")], clock=lambda: 30 * 1000 + 7)  # one fixed step
+    asyncio.run(first.take())
+    assert first.totp_steps() == {"p0": 1000}  # people without TOTP are not tracked
+    second = Pool(people(first.totp_steps()), clock=lambda: 30 * 1000 + 7)
+    assert asyncio.run(second.take())[0].login == "p1"

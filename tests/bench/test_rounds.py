@@ -1,12 +1,10 @@
-"""The benchmark's rounds: targets taking turns, each round's people, and the median round and
-ratio the report gives."""
+"""The benchmark's rounds: targets taking turns, and the median round and ratio the report gives."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from bench.flows import User
-from bench.protocol import people_of_round, turns
+from bench.protocol import turns
 from bench.report import median_round, ratios
 
 
@@ -17,15 +15,6 @@ def test_targets_take_turns_so_that_none_always_comes_last() -> None:
     assert orders[3] == ["postgresql", "node", "sqlite"]  # the next scenario starts one further on
     assert all(sorted(order) == sorted(names) for order in orders)
     assert turns([], 3, 1) == []
-
-
-def test_each_round_starts_at_its_own_share_of_the_people() -> None:
-    people = [User(f"u{i}", "pw") for i in range(6)]
-    firsts = [people_of_round(people, r, 3)[0].login for r in range(3)]
-    assert firsts == ["u0", "u2", "u4"]  # a TOTP code is good once per 30 s and person
-    assert sorted(p.login for p in people_of_round(people, 2, 3)) == [p.login for p in people]
-    assert people_of_round(people, 0, 1) == people
-    assert people_of_round([], 1, 3) == []
 
 
 def _window(target: str, round_index: int, rate: float | None, scenario: str = "userinfo") -> dict[str, Any]:
