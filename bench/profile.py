@@ -1,6 +1,6 @@
-"""Where the time of a hot request goes: pyinstrument profiles of the token endpoint, userinfo (one
-token presented again, and many tokens in turn), introspection, an SSO authorization and a whole
-sign-in flow.
+"""Where the time of a hot request goes: pyinstrument profiles of the token endpoint (client_credentials,
+code exchange, refresh), userinfo (one token presented again, and many tokens in turn),
+introspection, an SSO authorization and a whole sign-in flow.
 
     make bench-profile                  # or: .venv/bin/python -m bench.profile [--calls 2000]
 
@@ -129,8 +129,8 @@ def prepared(work: Path) -> Iterator[tuple[Flask, str, seed.Clients, dict[str, A
         storage.keep_connections(False)
 
 
-def scenarios(call: Caller, clients: seed.Clients, tokens: dict[str, Any],
-              citizen: flows.User) -> dict[str, Callable[[], str]]:
+def scenarios(call: Caller, clients: seed.Clients, tokens: dict[str, Any], citizen: flows.User,
+              calls: int) -> dict[str, Callable[[], str]]:
     refresh_token = tokens["refresh_token"]
     provider = flows.Provider(f"{call.issuer}/authorize", f"{call.issuer}/token")
 
@@ -176,12 +176,27 @@ def scenarios(call: Caller, clients: seed.Clients, tokens: dict[str, Any],
     signed_in = InProcessBrowser(call)
     asyncio.run(flows.authorize(signed_in, provider, clients.portal, citizen))
 
+    minted: list[tuple[str, str]] = []
+
+    def code_exchange() -> str:
+        """A code redeemed, as bench/protocol.py's scenario does. The codes come from the SSO session,
+        all at the first (warm-up) call, so that the profile holds the exchanges alone; they live 60 s."""
+        if not minted:
+            async def mint() -> list[tuple[str, str]]:
+                return [await flows.authorize(signed_in, provider, clients.portal, None) for _ in range(calls + 20)]
+            minted.extend(asyncio.run(mint()))
+        code, verifier = minted.pop()
+        return call("POST", "/token", form={"grant_type": "authorization_code", "code": code,
+                                            "redirect_uri": clients.portal.redirect_uri, "code_verifier": verifier},
+                    headers=clients.portal.auth_headers())[0]
+
     def sso_authorization() -> str:
         """Another portal's authorization for the signed-in person, answered from the SSO session."""
         asyncio.run(flows.authorize(signed_in, provider, clients.portal, None))
         return "200 OK"
 
-    return {"token-client_credentials": client_credentials, "token-refresh": refresh, "userinfo": userinfo,
+    return {"token-client_credentials": client_credentials, "token-code-exchange": code_exchange,
+            "token-refresh": refresh, "userinfo": userinfo,
             "userinfo-many-tokens": userinfo_many_tokens, "introspection": introspection,
             "sso-authorization": sso_authorization, "citizen-sign-in-flow": sign_in}
 
@@ -211,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             contextlib.redirect_stderr(io.StringIO()) as quiet:
         try:
             with prepared(Path(tmp)) as (app, issuer, clients, tokens, citizen):
-                for name, request in scenarios(Caller(app, issuer), clients, tokens, citizen).items():
+                for name, request in scenarios(Caller(app, issuer), clients, tokens, citizen, args.calls).items():
                     calls = args.calls if name != "citizen-sign-in-flow" else max(1, args.calls // 20)
                     text = profile(name, request, calls)
                     (PROFILES_DIR / f"{name}.txt").write_text(text)
