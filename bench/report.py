@@ -117,8 +117,8 @@ def print_report(report: dict[str, Any]) -> None:
                   f"{_waited(row)}")
     for target, memory in report.get("worker_memory_at_rest", {}).items():
         after = f"{_memory(memory['after'])} after them" if "after" in memory else "not measured after them"
-        print(f"\n{target}: worker RSS at rest {_memory(memory['before'])} before the scenarios, {after}"
-              + (" (once argon2id's thread has given its block back)" if target.startswith("dangnhap") else ""))
+        once = " (once argon2id's thread has given its block back)" if target.startswith("dangnhap") else ""
+        print(f"\n{target}: worker RSS at rest{once}: {_memory(memory['before'])} before the scenarios, {after}")
     dangnhaps = [t for t in targets if t.startswith("dangnhap")]
     if NODE in targets and dangnhaps:
         found = {(r["target"], r["scenario"]): r for r in ratios(report)}
