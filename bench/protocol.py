@@ -1,7 +1,7 @@
 """Benchmark (not a test): dangnhap's protocol endpoints and sign-in flows under load, next to
 node-oidc-provider on the same scenarios, in one run.
 
-    make bench                           # or: .venv/bin/python -m bench.protocol [--seconds 5] [--targets ...]
+    make bench                # or: .venv/bin/python -m bench.protocol [--rounds 3] [--seconds 3] [--targets ...]
 
 The targets (dangnhap on SQLite, dangnhap on PostgreSQL, node-oidc-provider) are all started on core 0
 and loaded from core 1, one window at a time, for a fixed time after a warm-up: wrk for fixed requests,
@@ -294,6 +294,11 @@ def _deadline_reached(*_: object) -> None:
     raise DeadlineReached
 
 
+# What ends one target's part of the run (a server that would not start or answer, a flow that failed),
+# while the other targets go on.
+TARGET_FAILURES = (RuntimeError, OSError, flows.FlowError)
+
+
 def _node_available() -> bool:
     return (servers.NODE_SERVER.parent / "node_modules").is_dir()
 
@@ -330,7 +335,7 @@ def _start(names: list[str], stack: contextlib.ExitStack, work: Path, slapd: Sla
         manager = node(work, log) if name == "node" else dangnhap(name, work / name, slapd, args, log)
         try:
             started[name] = stack.enter_context(manager)
-        except (RuntimeError, OSError, flows.FlowError) as exc:
+        except TARGET_FAILURES as exc:
             print(f"{name}: failed: {exc}", file=sys.stderr)
             report["failures"][name] = str(exc)
     for name, target in started.items():
@@ -349,7 +354,7 @@ def _run_rounds(started: dict[str, Target], scenarios: list[Scenario], args: arg
             for name in turns(names, index, round_index):
                 try:
                     row = _measure(scenario, name, started[name], args, round_index)
-                except (RuntimeError, OSError, flows.FlowError) as exc:
+                except TARGET_FAILURES as exc:
                     print(f"{name}: failed: {exc}", file=sys.stderr)
                     report["failures"][name] = str(exc)
                     continue
