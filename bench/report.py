@@ -90,6 +90,7 @@ def _ratio_cell(found: dict[str, Any] | None) -> str:
 
 
 def print_report(report: dict[str, Any]) -> None:
+    """The run's tables; ``report["ratios"]`` is ``ratios(report)``, as bench.protocol stores it."""
     rows = report["results"]
     by = {key: median_round(windows) for key, windows in _rounds(rows).items()}
     targets = list(dict.fromkeys(r["target"] for r in rows))
@@ -121,7 +122,7 @@ def print_report(report: dict[str, Any]) -> None:
         print(f"\n{target}: worker RSS at rest{once}: {_memory(memory['before'])} before the scenarios, {after}")
     dangnhaps = [t for t in targets if t.startswith("dangnhap")]
     if NODE in targets and dangnhaps:
-        found = {(r["target"], r["scenario"]): r for r in ratios(report)}
+        found = {(r["target"], r["scenario"]): r for r in report["ratios"]}
         print("\nratio dangnhap / node-oidc-provider (ops/s; ≥ 1.0 means dangnhap is ahead"
               + ("; the median of the rounds' ratios, their range in brackets)" if rounds > 1 else ")"))
         print(f"  {'scenario':<28} {'node ops/s':>10} " + " ".join(f"{t:>22}" for t in dangnhaps))
